@@ -1,0 +1,182 @@
+//! The command line: `serve` (default), `migrate`, `api-key …`,
+//! `signing-key …`. Machine output is JSON on stdout; logs go to stderr.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::audit::Actor;
+use crate::config::Config;
+use crate::keys::store::KeyFilter;
+use crate::keys::{ApiKeyWithSecret, KeyStatus, now_micros};
+use crate::tokens::signing::{self, SigningAlg};
+use crate::{AppState, serve};
+
+/// tokenmint: API keys in, short-lived signed JWTs out.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+pub struct Cli {
+    /// A TOML file with settings (environment variables override it).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API keys directly in the database.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+    /// Manage signing keys in the keys folder.
+    #[command(subcommand)]
+    SigningKey(SigningKeyCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeyCommand {
+    /// Create a key and print it with its secret (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A scope; repeat for several.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// live or test.
+        #[arg(long)]
+        environment: Option<String>,
+        #[arg(long)]
+        subject: Option<String>,
+        /// RFC 3339 time, e.g. 2030-01-01T00:00:00Z.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// List keys, newest first.
+    List {
+        /// active, expired or revoked.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+    },
+    /// Revoke a key by id.
+    Revoke { id: uuid::Uuid },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SigningKeyCommand {
+    /// Write a new signing key; it signs once the server picks it up (restart).
+    Generate {
+        /// ES256, RS256 or EdDSA (default: TOKENMINT_SIGNING_ALG).
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// List the signing keys, newest (the signer) first.
+    List,
+}
+
+fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let db = crate::db::Db::connect(&config.database_url)?;
+            db.migrate().with_context(|| format!("database {}", config.database_url.redacted()))?;
+            print(&json!({ "migrated": true }))
+        }
+        Command::ApiKey(cmd) => api_key(cmd, config).await,
+        Command::SigningKey(cmd) => signing_key(cmd, &config),
+    }
+}
+
+async fn api_key(cmd: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
+    let state = AppState::build(config)?;
+    state.db.migrate().with_context(|| format!("database {}", state.config.database_url.redacted()))?;
+    match cmd {
+        ApiKeyCommand::Create { name, scopes, environment, subject, expires_at } => {
+            let mut body = json!({ "name": name, "scopes": scopes });
+            for (field, value) in [("environment", environment), ("subject", subject), ("expires_at", expires_at)] {
+                if let Some(v) = value {
+                    body[field] = Value::String(v);
+                }
+            }
+            let (key, secret) = state.keys.create(body, Actor::cli()).await.map_err(describe)?;
+            print(&ApiKeyWithSecret { key: key.view(now_micros()), api_secret: secret.expose_secret().to_owned() })
+        }
+        ApiKeyCommand::List { status, limit } => {
+            let status = match status.as_deref() {
+                None => None,
+                Some(s) => Some(KeyStatus::parse(s).context("--status must be active, expired or revoked")?),
+            };
+            let filter = KeyFilter { status, ..KeyFilter::default() };
+            let keys = state.keys.list(filter, None, limit.clamp(1, 10_000)).await.map_err(describe)?;
+            let now = now_micros();
+            print(&keys.iter().map(|k| k.view(now)).collect::<Vec<_>>())
+        }
+        ApiKeyCommand::Revoke { id } => {
+            let key = state.keys.revoke(id, Actor::cli()).await.map_err(describe)?;
+            print(&key.view(now_micros()))
+        }
+    }
+}
+
+/// One line for a lifecycle failure, naming the bad fields.
+fn describe(e: crate::keys::service::KeyError) -> anyhow::Error {
+    use crate::keys::input::InputError;
+    use crate::keys::service::KeyError;
+    match e {
+        KeyError::Input(InputError::Invalid(list)) => anyhow::anyhow!(
+            "invalid input: {}",
+            list.iter().map(|f| format!("{} {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+        ),
+        KeyError::Input(InputError::Malformed(m)) => anyhow::anyhow!("invalid input: {m}"),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+fn signing_key(cmd: SigningKeyCommand, config: &Config) -> anyhow::Result<()> {
+    match cmd {
+        SigningKeyCommand::Generate { alg } => {
+            let alg = match alg {
+                Some(a) => a.parse::<SigningAlg>().map_err(|e| anyhow::anyhow!("--alg: {e}"))?,
+                None => config.signing_alg,
+            };
+            let key = signing::generate_into(&config.keys_dir, alg)?;
+            print(&json!({ "kid": key.kid, "alg": key.alg.as_str(), "path": key.path }))
+        }
+        SigningKeyCommand::List => {
+            let ttl = Duration::from_secs(u64::from(config.token_ttl_seconds));
+            let ring = signing::KeyRing::new(signing::load_dir(&config.keys_dir)?, ttl);
+            let now = std::time::SystemTime::now();
+            let published: Vec<&str> = ring.published(now).map(|k| k.kid.as_str()).collect();
+            let rows: Vec<Value> = ring
+                .all()
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    json!({
+                        "kid": k.kid,
+                        "alg": k.alg.as_str(),
+                        "path": k.path,
+                        "signer": i == 0,
+                        "in_jwks": published.contains(&k.kid.as_str()),
+                    })
+                })
+                .collect();
+            print(&rows)
+        }
+    }
+}

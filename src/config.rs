@@ -1,0 +1,417 @@
+//! One typed configuration, read once at start from environment variables and
+//! an optional TOML file. Environment variables win over the file. A bad value
+//! is reported as one line naming the variable.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+
+use crate::keys::scope::is_scope_token;
+use crate::tokens::signing::SigningAlg;
+
+/// Where the data lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A `postgres://` or `postgresql://` connection string.
+    Postgres(String),
+    /// A SQLite file path.
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// Parses `postgres://…`, `postgresql://…`, `sqlite://PATH` or `sqlite:PATH`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        let path = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+            .ok_or_else(|| {
+                "expected postgres://…, postgresql://…, sqlite://PATH or sqlite:PATH".to_owned()
+            })?;
+        if path.is_empty() {
+            return Err("the sqlite path is empty".to_owned());
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    /// A form safe to log: the password of a Postgres URL is masked.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(p) => format!("sqlite://{}", p.display()),
+            Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
+                (Some(s), Some(at)) if at > s => {
+                    let creds = &url[s + 3..at];
+                    let user = creds.split(':').next().unwrap_or("");
+                    format!("{}://{}:***@{}", &url[..s], user, &url[at + 1..])
+                }
+                _ => url.clone(),
+            },
+        }
+    }
+}
+
+/// argon2id cost of newly created hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Argon2Config {
+    pub m_kib: u32,
+    pub t: u32,
+    pub p: u32,
+}
+
+impl Default for Argon2Config {
+    /// OWASP's minimum argon2id configuration.
+    fn default() -> Self {
+        Self { m_kib: 19_456, t: 2, p: 1 }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The server's configuration, validated.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: DatabaseUrl,
+    pub bind: SocketAddr,
+    pub issuer: String,
+    pub audience: String,
+    pub keys_dir: PathBuf,
+    pub token_ttl_seconds: u32,
+    pub signing_alg: SigningAlg,
+    pub key_prefix: String,
+    pub allowed_scopes: Option<Vec<String>>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub rate_limit_per_minute: Option<u32>,
+    pub failed_auth_per_minute: u32,
+    pub argon2: Argon2Config,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+/// A configuration error: one line that names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Longest token lifetime accepted (one day): tokens are meant to be short-lived.
+pub const MAX_TOKEN_TTL_SECONDS: u32 = 86_400;
+
+/// Every variable, with the key it has in the TOML file.
+const VARIABLES: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database_url"),
+    ("TOKENMINT_BIND", "bind"),
+    ("TOKENMINT_ISSUER", "issuer"),
+    ("TOKENMINT_AUDIENCE", "audience"),
+    ("TOKENMINT_KEYS_DIR", "keys_dir"),
+    ("TOKENMINT_TOKEN_TTL_SECONDS", "token_ttl_seconds"),
+    ("TOKENMINT_SIGNING_ALG", "signing_alg"),
+    ("TOKENMINT_KEY_PREFIX", "key_prefix"),
+    ("TOKENMINT_ALLOWED_SCOPES", "allowed_scopes"),
+    ("TOKENMINT_TRUSTED_PROXIES", "trusted_proxies"),
+    ("TOKENMINT_RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute"),
+    ("TOKENMINT_FAILED_AUTH_PER_MINUTE", "failed_auth_per_minute"),
+    ("TOKENMINT_ARGON2_M_KIB", "argon2_m_kib"),
+    ("TOKENMINT_ARGON2_T", "argon2_t"),
+    ("TOKENMINT_ARGON2_P", "argon2_p"),
+    ("TOKENMINT_LOG", "log"),
+    ("TOKENMINT_LOG_FORMAT", "log_format"),
+];
+
+/// Raw values by variable name, from the file and then the environment.
+struct Raw(BTreeMap<&'static str, String>);
+
+impl Raw {
+    fn get(&self, var: &str) -> Option<&str> {
+        self.0.get(var).map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T>(
+        &self,
+        var: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => parse(v.trim()).map_err(|why| ConfigError(format!("{var}: {why}"))),
+        }
+    }
+}
+
+impl Config {
+    /// Reads the process environment and, if given, a TOML file.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_sources(file, |name| std::env::var(name).ok())
+    }
+
+    /// Builds the config from a file and a variable lookup (tests pass a map).
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut raw = BTreeMap::new();
+        if let Some(path) = file {
+            raw = read_file(path)?;
+        }
+        for (var, _) in VARIABLES {
+            if let Some(value) = env(var) {
+                raw.insert(*var, value);
+            }
+        }
+        Self::from_raw(&Raw(raw))
+    }
+
+    fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
+        let database_url = raw.parse(
+            "DATABASE_URL",
+            DatabaseUrl::Sqlite(PathBuf::from("data/tokenmint.db")),
+            DatabaseUrl::parse,
+        )?;
+        let bind: SocketAddr = raw.parse(
+            "TOKENMINT_BIND",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            |v| v.parse().map_err(|_| format!("expected HOST:PORT such as 127.0.0.1:8080, got {v:?}")),
+        )?;
+        let issuer = raw.parse("TOKENMINT_ISSUER", format!("http://{bind}"), parse_url)?;
+        let audience = raw.parse("TOKENMINT_AUDIENCE", issuer.clone(), |v| {
+            if v.chars().any(char::is_whitespace) {
+                Err("must not contain spaces".to_owned())
+            } else {
+                Ok(v.to_owned())
+            }
+        })?;
+        let keys_dir = raw.parse("TOKENMINT_KEYS_DIR", PathBuf::from("keys"), |v| Ok(v.into()))?;
+        let token_ttl_seconds = raw.parse("TOKENMINT_TOKEN_TTL_SECONDS", 3600, |v| {
+            parse_range(v, 1, MAX_TOKEN_TTL_SECONDS)
+        })?;
+        let signing_alg = raw.parse("TOKENMINT_SIGNING_ALG", SigningAlg::Es256, |v| {
+            v.parse::<SigningAlg>()
+        })?;
+        let key_prefix = raw.parse("TOKENMINT_KEY_PREFIX", "tm".to_owned(), |v| {
+            let ok = (1..=12).contains(&v.len())
+                && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            if ok {
+                Ok(v.to_owned())
+            } else {
+                Err(format!("expected 1 to 12 lowercase letters or digits, got {v:?}"))
+            }
+        })?;
+        let allowed_scopes = raw.parse("TOKENMINT_ALLOWED_SCOPES", None, |v| {
+            let scopes = split_list(v);
+            match scopes.iter().find(|s| !is_scope_token(s)) {
+                Some(bad) => Err(format!("{bad:?} is not a valid scope token (RFC 6749 §3.3)")),
+                None => Ok(Some(scopes)),
+            }
+        })?;
+        let trusted_proxies = raw.parse("TOKENMINT_TRUSTED_PROXIES", Vec::new(), |v| {
+            split_list(v).iter().map(|c| parse_cidr(c)).collect()
+        })?;
+        let rate_limit_per_minute = raw.parse("TOKENMINT_RATE_LIMIT_PER_MINUTE", None, |v| {
+            parse_range(v, 1, 1_000_000).map(Some)
+        })?;
+        let failed_auth_per_minute = raw.parse("TOKENMINT_FAILED_AUTH_PER_MINUTE", 60, |v| {
+            parse_range(v, 1, 1_000_000)
+        })?;
+        let argon2 = Argon2Config {
+            m_kib: raw.parse("TOKENMINT_ARGON2_M_KIB", 19_456, |v| parse_range(v, 8, 4_194_304))?,
+            t: raw.parse("TOKENMINT_ARGON2_T", 2, |v| parse_range(v, 1, 100))?,
+            p: raw.parse("TOKENMINT_ARGON2_P", 1, |v| parse_range(v, 1, 64))?,
+        };
+        if argon2.m_kib < 8 * argon2.p {
+            return Err(ConfigError(format!(
+                "TOKENMINT_ARGON2_M_KIB: must be at least 8 × TOKENMINT_ARGON2_P ({})",
+                8 * argon2.p
+            )));
+        }
+        let log = raw.parse("TOKENMINT_LOG", "info".to_owned(), |v| Ok(v.to_owned()))?;
+        let log_format = raw.parse("TOKENMINT_LOG_FORMAT", LogFormat::Pretty, |v| match v {
+            "pretty" => Ok(LogFormat::Pretty),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("expected json or pretty, got {other:?}")),
+        })?;
+        Ok(Self {
+            database_url,
+            bind,
+            issuer,
+            audience,
+            keys_dir,
+            token_ttl_seconds,
+            signing_alg,
+            key_prefix,
+            allowed_scopes,
+            trusted_proxies,
+            rate_limit_per_minute,
+            failed_auth_per_minute,
+            argon2,
+            log,
+            log_format,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<BTreeMap<&'static str, String>, ConfigError> {
+    let fail = |why: String| ConfigError(format!("--config {}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
+    let mut raw = BTreeMap::new();
+    for (key, value) in table {
+        let var = VARIABLES
+            .iter()
+            .find(|(_, k)| *k == key)
+            .map(|(var, _)| *var)
+            .ok_or_else(|| fail(format!("unknown setting {key:?}")))?;
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|i| match i {
+                    toml::Value::String(s) => Ok(s),
+                    other => Err(fail(format!("{key}: expected strings, got a {}", other.type_str()))),
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join(" "),
+            other => return Err(fail(format!("{key}: unsupported value of type {}", other.type_str()))),
+        };
+        raw.insert(var, text);
+    }
+    Ok(raw)
+}
+
+/// Splits a list given with spaces and/or commas.
+fn split_list(v: &str) -> Vec<String> {
+    v.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn parse_range(v: &str, min: u32, max: u32) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from {min} to {max}, got {v:?}")),
+    }
+}
+
+fn parse_url(v: &str) -> Result<String, String> {
+    let trimmed = v.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !trimmed.chars().any(char::is_whitespace) => {
+            Ok(trimmed.to_owned())
+        }
+        _ => Err(format!("expected an http:// or https:// URL, got {v:?}")),
+    }
+}
+
+/// Parses a CIDR; a bare address means a single host.
+pub fn parse_cidr(v: &str) -> Result<IpNet, String> {
+    v.parse::<IpNet>()
+        .or_else(|_| v.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{v:?} is not a CIDR such as 10.0.0.0/8 or an IP address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: BTreeMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_sources(None, |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.database_url, DatabaseUrl::Sqlite("data/tokenmint.db".into()));
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.audience, c.issuer);
+        assert_eq!(c.token_ttl_seconds, 3600);
+        assert_eq!(c.signing_alg, SigningAlg::Es256);
+        assert_eq!(c.key_prefix, "tm");
+        assert_eq!(c.failed_auth_per_minute, 60);
+        assert_eq!(c.argon2, Argon2Config::default());
+        assert!(c.allowed_scopes.is_none());
+    }
+
+    #[test]
+    fn database_urls() {
+        assert!(matches!(DatabaseUrl::parse("postgresql://u@h/db"), Ok(DatabaseUrl::Postgres(_))));
+        assert_eq!(DatabaseUrl::parse("sqlite:x.db").unwrap(), DatabaseUrl::Sqlite("x.db".into()));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///abs/x.db").unwrap(),
+            DatabaseUrl::Sqlite("/abs/x.db".into())
+        );
+        let err = with(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert!(err.0.starts_with("DATABASE_URL:"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (var, value) in [
+            ("TOKENMINT_TOKEN_TTL_SECONDS", "abc"),
+            ("TOKENMINT_TOKEN_TTL_SECONDS", "0"),
+            ("TOKENMINT_BIND", "nope"),
+            ("TOKENMINT_SIGNING_ALG", "HS256"),
+            ("TOKENMINT_TRUSTED_PROXIES", "10.0.0.0/8, banana"),
+            ("TOKENMINT_ISSUER", "ftp://x"),
+            ("TOKENMINT_KEY_PREFIX", "Bad_Prefix"),
+            ("TOKENMINT_ARGON2_M_KIB", "-1"),
+            ("TOKENMINT_LOG_FORMAT", "xml"),
+            ("TOKENMINT_ALLOWED_SCOPES", "ok \"bad\""),
+        ] {
+            let err = with(&[(var, value)]).unwrap_err();
+            assert!(err.0.starts_with(&format!("{var}:")), "{var}={value}: {err}");
+            assert!(!err.0.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn lists_split_on_spaces_and_commas_and_issuer_loses_its_slash() {
+        let c = with(&[
+            ("TOKENMINT_ALLOWED_SCOPES", "a, b c,d"),
+            ("TOKENMINT_TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1"),
+            ("TOKENMINT_ISSUER", "https://auth.example.com/"),
+        ])
+        .unwrap();
+        assert_eq!(c.allowed_scopes.unwrap(), ["a", "b", "c", "d"]);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.issuer, "https://auth.example.com");
+    }
+
+    #[test]
+    fn file_values_are_overridden_by_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "token_ttl_seconds = 600\nallowed_scopes = [\"a\", \"b\"]\nkey_prefix = \"acme\"\n").unwrap();
+        let c = Config::from_sources(Some(&path), |n| {
+            (n == "TOKENMINT_KEY_PREFIX").then(|| "env".to_owned())
+        })
+        .unwrap();
+        assert_eq!(c.token_ttl_seconds, 600);
+        assert_eq!(c.allowed_scopes.unwrap(), ["a", "b"]);
+        assert_eq!(c.key_prefix, "env");
+
+        std::fs::write(&path, "colour = \"blue\"\n").unwrap();
+        let err = Config::from_sources(Some(&path), |_| None).unwrap_err();
+        assert!(err.0.contains("unknown setting \"colour\""), "{err}");
+    }
+
+    #[test]
+    fn postgres_password_is_redacted() {
+        let url = DatabaseUrl::parse("postgres://app:hunter2@db:5432/tm").unwrap();
+        assert_eq!(url.redacted(), "postgres://app:***@db:5432/tm");
+    }
+}

@@ -1,0 +1,201 @@
+//! Storage: one diesel code path over PostgreSQL and SQLite, an r2d2 pool, the
+//! embedded migrations, and the one helper that runs blocking work off the
+//! async workers.
+
+pub mod schema;
+
+use std::time::Duration;
+
+use actix_web::web;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseUrl;
+
+/// A connection to either backend. SQLite goes last (see STYLE.md).
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// The pool type used everywhere.
+pub type DbPool = Pool<ConnectionManager<DbConnection>>;
+/// A connection checked out of the pool.
+pub type PooledConn = PooledConnection<ConnectionManager<DbConnection>>;
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Storage failures as the rest of the program sees them.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached (pool timeout, lost connection).
+    #[error("database unavailable")]
+    Unavailable,
+    /// A unique constraint was violated.
+    #[error("unique violation")]
+    Conflict,
+    /// Any other failure; the cause is for the logs only.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<DieselError> for DbError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Self::Conflict,
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+            | DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)
+            | DieselError::BrokenTransactionManager => Self::Unavailable,
+            DieselError::DatabaseError(_, info)
+                if info.message().contains("database is locked") =>
+            {
+                Self::Unavailable
+            }
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+/// Tunes each new SQLite connection: WAL so readers never wait for the
+/// writer, and a busy timeout so writers queue instead of failing.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        if let DbConnection::Sqlite(c) = conn {
+            c.batch_execute(
+                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        Ok(())
+    }
+}
+
+/// The shared handle to the database.
+#[derive(Clone)]
+pub struct Db {
+    pool: DbPool,
+}
+
+impl Db {
+    /// Builds the pool without connecting yet, so a server can start (and
+    /// report not-ready) while the database is down.
+    pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Self> {
+        let (conn_str, max) = match url {
+            DatabaseUrl::Postgres(u) => (u.clone(), 16),
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)?;
+                }
+                (path.to_string_lossy().into_owned(), 8)
+            }
+        };
+        let pool = Pool::builder()
+            .max_size(max)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(3))
+            .test_on_check_out(true)
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build_unchecked(ConnectionManager::new(conn_str));
+        Ok(Self { pool })
+    }
+
+    /// The pool, for gauges.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// Checks out a connection on the calling (blocking) thread.
+    pub fn get(&self) -> Result<PooledConn, DbError> {
+        self.pool.get().map_err(|_| DbError::Unavailable)
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool. The
+    /// connection never crosses an `.await`.
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let db = self.clone();
+        web::block(move || {
+            let mut conn = db.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| E::from(DbError::Unavailable))?
+    }
+
+    /// Runs the embedded migrations of this backend.
+    pub fn migrate(&self) -> anyhow::Result<()> {
+        let mut conn = self.get()?;
+        run_migrations(&mut conn)
+    }
+}
+
+/// Applies pending migrations on one connection.
+pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<()> {
+    let result = match conn {
+        DbConnection::Postgres(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|_| ()),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+    };
+    result.map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+}
+
+/// Runs `f` in a write transaction. On SQLite it takes the write lock up
+/// front (`BEGIN IMMEDIATE`) so two writers queue on the busy timeout instead
+/// of one failing when it upgrades a read lock.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<DbError>,
+{
+    if matches!(conn, DbConnection::Sqlite(_)) {
+        conn.batch_execute("BEGIN IMMEDIATE").map_err(|e| E::from(e.into()))?;
+        return match f(conn) {
+            Ok(value) => match conn.batch_execute("COMMIT") {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    Err(E::from(e.into()))
+                }
+            },
+            Err(e) => {
+                let _ = conn.batch_execute("ROLLBACK");
+                Err(e)
+            }
+        };
+    }
+    let mut outcome = None;
+    let result = conn.transaction::<(), DieselError, _>(|c| match f(c) {
+        Ok(v) => {
+            outcome = Some(Ok(v));
+            Ok(())
+        }
+        Err(e) => {
+            outcome = Some(Err(e));
+            Err(DieselError::RollbackTransaction)
+        }
+    });
+    match (result, outcome) {
+        (Ok(()), Some(r)) | (Err(DieselError::RollbackTransaction), Some(r)) => r,
+        (Err(e), _) => Err(E::from(e.into())),
+        (Ok(()), None) => Err(E::from(DbError::Other("transaction closure did not run".into()))),
+    }
+}
+
+/// Answers whether the database responds (for `/readyz`).
+pub fn ping(conn: &mut DbConnection) -> Result<(), DbError> {
+    conn.batch_execute("SELECT 1").map_err(DbError::from)
+}

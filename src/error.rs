@@ -1,0 +1,229 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Two shapes: the token endpoints answer RFC 6749 §5.2 bodies
+//! (`{"error", "error_description"}`), everything else answers RFC 9457
+//! `application/problem+json`. 5xx bodies are generic; causes go to the log.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::db::DbError;
+use crate::keys::input::{FieldError, InputError};
+use crate::keys::service::KeyError;
+use crate::tokens::exchange::ExchangeError;
+
+tokio::task_local! {
+    /// The request id of the request being served, for error bodies.
+    pub static REQUEST_ID: String;
+}
+
+fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Seconds clients should wait after a 503.
+const RETRY_AFTER_UNAVAILABLE: u64 = 1;
+
+/// An error of the token and introspection endpoints (RFC 6749 §5.2).
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    #[error("invalid_client")]
+    InvalidClient { basic: bool },
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    #[error("invalid_target")]
+    InvalidTarget,
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("body too large")]
+    TooLarge,
+    #[error("rate limited")]
+    RateLimited { retry_after: u64 },
+    #[error("temporarily unavailable")]
+    Unavailable,
+    #[error("server error")]
+    Internal,
+}
+
+impl OAuthError {
+    fn parts(&self) -> (&'static str, String) {
+        match self {
+            Self::InvalidRequest(d) => ("invalid_request", d.clone()),
+            Self::InvalidClient { .. } => ("invalid_client", "client authentication failed".into()),
+            Self::InvalidScope(d) => ("invalid_scope", d.clone()),
+            Self::InvalidTarget => ("invalid_target", "the requested audience is not allowed for this key".into()),
+            Self::UnsupportedGrantType => ("unsupported_grant_type", "only grant_type=client_credentials is supported".into()),
+            Self::UnsupportedMediaType => (
+                "invalid_request",
+                "the body must be application/json or application/x-www-form-urlencoded".into(),
+            ),
+            Self::TooLarge => ("invalid_request", "the body is larger than 8 KiB".into()),
+            Self::RateLimited { .. } => ("rate_limited", "too many requests; retry after the given delay".into()),
+            Self::Unavailable => ("temporarily_unavailable", "the service is temporarily unavailable".into()),
+            Self::Internal => ("server_error", "internal error".into()),
+        }
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (error, description) = self.parts();
+        let mut res = HttpResponse::build(self.status_code());
+        res.insert_header((header::CACHE_CONTROL, "no-store"));
+        match self {
+            Self::InvalidClient { basic: true } => {
+                res.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="tokenmint""#));
+            }
+            Self::RateLimited { retry_after } => {
+                res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            Self::Unavailable => {
+                res.insert_header((header::RETRY_AFTER, RETRY_AFTER_UNAVAILABLE.to_string()));
+            }
+            _ => {}
+        }
+        res.json(json!({ "error": error, "error_description": description }))
+    }
+}
+
+impl From<ExchangeError> for OAuthError {
+    fn from(e: ExchangeError) -> Self {
+        match e {
+            ExchangeError::InvalidClient => Self::InvalidClient { basic: false },
+            ExchangeError::InvalidScope(d) => Self::InvalidScope(d),
+            ExchangeError::InvalidTarget => Self::InvalidTarget,
+            ExchangeError::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            ExchangeError::Busy | ExchangeError::Unavailable => Self::Unavailable,
+            ExchangeError::Internal => Self::Internal,
+        }
+    }
+}
+
+/// An error of the admin API and other JSON endpoints (RFC 9457).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("body too large")]
+    TooLarge,
+    #[error("unavailable")]
+    Unavailable,
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = match self {
+            Self::BadRequest(d) | Self::Unauthorized(d) | Self::Forbidden(d) | Self::Conflict(d) => d.clone(),
+            Self::NotFound => "no such resource".into(),
+            Self::Validation(_) => "one or more fields are invalid".into(),
+            Self::UnsupportedMediaType => "the body must be application/json".into(),
+            Self::TooLarge => "the body is too large".into(),
+            Self::Unavailable => "the service is temporarily unavailable; retry shortly".into(),
+            Self::Internal(cause) => {
+                tracing::error!(cause = %cause, "internal error");
+                "internal error".into()
+            }
+        };
+        let mut body = json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": detail,
+            "request_id": current_request_id(),
+        });
+        if let Self::Validation(errors) = self {
+            body["errors"] = json!(errors);
+        }
+        let mut res = HttpResponse::build(status);
+        match self {
+            Self::Unauthorized(_) => {
+                res.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="tokenmint""#));
+            }
+            Self::Unavailable => {
+                res.insert_header((header::RETRY_AFTER, RETRY_AFTER_UNAVAILABLE.to_string()));
+            }
+            _ => {}
+        }
+        res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")))
+            .body(body.to_string())
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable => Self::Unavailable,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<InputError> for ApiError {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::Malformed(d) => Self::BadRequest(d),
+            InputError::Invalid(list) => Self::Validation(list),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::NotFound => Self::NotFound,
+            KeyError::Revoked => Self::Conflict("the key is revoked and cannot be changed".into()),
+            KeyError::Input(i) => i.into(),
+            KeyError::Busy => Self::Unavailable,
+            KeyError::Db(d) => d.into(),
+            KeyError::Hash(h) => Self::Internal(h.to_string()),
+        }
+    }
+}

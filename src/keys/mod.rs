@@ -1,0 +1,191 @@
+//! API keys: their formats, argon2 hashing, storage and lifecycle.
+
+pub mod format;
+pub mod hash;
+pub mod input;
+pub mod scope;
+pub mod service;
+pub mod store;
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// `live` or `test`: part of the key, the secret and every token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Live,
+    Test,
+}
+
+impl Environment {
+    /// The wire form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Test => "test",
+        }
+    }
+
+    /// Parses the wire form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "live" => Some(Self::Live),
+            "test" => Some(Self::Test),
+            _ => None,
+        }
+    }
+}
+
+/// Where a key stands at a given moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl KeyStatus {
+    /// Parses the wire form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "expired" => Some(Self::Expired),
+            "revoked" => Some(Self::Revoked),
+            _ => None,
+        }
+    }
+}
+
+/// An API key as the domain sees it. The secret hashes never leave the server.
+#[derive(Clone, Debug)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub api_key: String,
+    pub name: String,
+    pub subject: String,
+    pub scopes: Vec<String>,
+    pub environment: Environment,
+    pub secret_hash: String,
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub allowed_ips: Vec<IpNet>,
+    pub rate_limit_per_minute: Option<u32>,
+    pub audiences: Vec<String>,
+    pub token_ttl_seconds: Option<u32>,
+    pub claims: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKey {
+    /// Revoked wins over expired; expired means `expires_at` has passed.
+    pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
+        if self.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        }
+    }
+
+    /// Whether the previous secret still works at `now`.
+    pub fn previous_secret_live(&self, now: DateTime<Utc>) -> Option<&str> {
+        match (&self.previous_secret_hash, self.previous_secret_expires_at) {
+            (Some(h), Some(until)) if now < until => Some(h),
+            _ => None,
+        }
+    }
+
+    /// Whether `ip` may use this key (no list means anywhere).
+    pub fn ip_allowed(&self, ip: std::net::IpAddr) -> bool {
+        let ip = canonical_ip(ip);
+        self.allowed_ips.is_empty() || self.allowed_ips.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The public view, without any secret material.
+    pub fn view(&self, now: DateTime<Utc>) -> ApiKeyView {
+        ApiKeyView {
+            id: self.id,
+            api_key: self.api_key.clone(),
+            name: self.name.clone(),
+            subject: self.subject.clone(),
+            scopes: self.scopes.clone(),
+            environment: self.environment,
+            status: self.status(now),
+            allowed_ips: self.allowed_ips.iter().map(ToString::to_string).collect(),
+            rate_limit_per_minute: self.rate_limit_per_minute,
+            audiences: self.audiences.clone(),
+            token_ttl_seconds: self.token_ttl_seconds,
+            claims: self.claims.clone(),
+            metadata: self.metadata.clone(),
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_used_at: self.last_used_at,
+            revoked_at: self.revoked_at,
+            previous_secret_expires_at: self.previous_secret_live(now).and(self.previous_secret_expires_at),
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are matched as IPv4.
+pub fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// What clients see of a key.
+#[derive(Clone, Debug, Serialize)]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    pub api_key: String,
+    pub name: String,
+    pub subject: String,
+    pub scopes: Vec<String>,
+    pub environment: Environment,
+    pub status: KeyStatus,
+    pub allowed_ips: Vec<String>,
+    pub rate_limit_per_minute: Option<u32>,
+    pub audiences: Vec<String>,
+    pub token_ttl_seconds: Option<u32>,
+    pub claims: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+/// The create and rotate answers: the view plus the secret, shown this once.
+#[derive(Serialize)]
+pub struct ApiKeyWithSecret {
+    #[serde(flatten)]
+    pub key: ApiKeyView,
+    pub api_secret: String,
+}
+
+/// "Now", truncated to the microsecond precision both databases keep, so a
+/// value reads back exactly as written.
+pub fn now_micros() -> DateTime<Utc> {
+    truncate_micros(Utc::now())
+}
+
+/// Truncates a timestamp to whole microseconds.
+pub fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    let nanos = t.timestamp_subsec_nanos();
+    t - chrono::Duration::nanoseconds(i64::from(nanos % 1000))
+}

@@ -1,0 +1,242 @@
+//! The key lifecycle: create, change, rotate and revoke, each with its audit
+//! event in the same transaction. Secrets are hashed before the transaction
+//! opens, so no connection is held while argon2 runs.
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::hash::{HashPool, HasherError, PoolBusy};
+use super::input::{self, InputError, KeyPolicy};
+use super::store::{self, KeyChanges, KeyFilter, Position};
+use super::{ApiKey, Environment, format, now_micros};
+use crate::audit::{self, Actor, action};
+use crate::db::{Db, DbError, write_transaction};
+
+/// Why a lifecycle call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no such key")]
+    NotFound,
+    #[error("the key is revoked")]
+    Revoked,
+    #[error("invalid input")]
+    Input(InputError),
+    #[error("argon2 pool busy")]
+    Busy,
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Hash(#[from] HasherError),
+}
+
+impl From<PoolBusy> for KeyError {
+    fn from(_: PoolBusy) -> Self {
+        Self::Busy
+    }
+}
+
+impl From<InputError> for KeyError {
+    fn from(e: InputError) -> Self {
+        Self::Input(e)
+    }
+}
+
+/// Called after every committed change, with the key's id and `api_key`, so
+/// caches can drop what they hold.
+pub type ChangeHook = std::sync::Arc<dyn Fn(Uuid, &str) + Send + Sync>;
+
+/// Key management over the database.
+#[derive(Clone)]
+pub struct KeyService {
+    db: Db,
+    hashes: HashPool,
+    policy: KeyPolicy,
+    on_change: Option<ChangeHook>,
+}
+
+impl KeyService {
+    /// Builds the service.
+    pub fn new(db: Db, hashes: HashPool, policy: KeyPolicy) -> Self {
+        Self { db, hashes, policy, on_change: None }
+    }
+
+    /// Registers the hook run after every committed change.
+    pub fn with_change_hook(mut self, hook: ChangeHook) -> Self {
+        self.on_change = Some(hook);
+        self
+    }
+
+    /// The validation policy.
+    pub fn policy(&self) -> &KeyPolicy {
+        &self.policy
+    }
+
+    fn changed(&self, key: &ApiKey) {
+        if let Some(hook) = &self.on_change {
+            hook(key.id, &key.api_key);
+        }
+    }
+
+    /// Creates a key from a JSON body; returns it with its secret (shown once).
+    pub async fn create(&self, body: Value, actor: Actor) -> Result<(ApiKey, SecretString), KeyError> {
+        let now = now_micros();
+        let req = input::parse_create(body, &self.policy, now)?;
+        let environment = req.environment.unwrap_or(Environment::Live);
+        let secret = format::new_api_secret(&self.policy.prefix, environment);
+        let secret_hash = self.hashes.hash(secret.clone()).await??;
+        let id = Uuid::new_v4();
+        let key = ApiKey {
+            id,
+            api_key: format::new_api_key(&self.policy.prefix, environment),
+            name: req.name,
+            subject: req.subject.unwrap_or_else(|| id.to_string()),
+            scopes: req.scopes,
+            environment,
+            secret_hash,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            allowed_ips: req.allowed_ips,
+            rate_limit_per_minute: req.rate_limit_per_minute,
+            audiences: req.audiences,
+            token_ttl_seconds: req.token_ttl_seconds,
+            claims: req.claims,
+            metadata: req.metadata,
+            expires_at: req.expires_at,
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let stored = key.clone();
+        self.db
+            .run(move |conn| {
+                write_transaction(conn, |conn| {
+                    store::insert(conn, &stored)?;
+                    audit::record(conn, &actor, action::CREATED, Some(stored.id), None, now)
+                })
+            })
+            .await
+            .map_err(KeyError::Db)?;
+        Ok((key, secret))
+    }
+
+    /// One key by id.
+    pub async fn get(&self, id: Uuid) -> Result<ApiKey, KeyError> {
+        self.db
+            .run(move |conn| store::find_by_id(conn, id))
+            .await?
+            .ok_or(KeyError::NotFound)
+    }
+
+    /// One page of keys (one more than `limit` is fetched by the caller to
+    /// know whether a next page exists).
+    pub async fn list(&self, filter: KeyFilter, after: Option<Position>, limit: i64) -> Result<Vec<ApiKey>, KeyError> {
+        let now = now_micros();
+        Ok(self
+            .db
+            .run(move |conn| store::list(conn, &filter, after.as_ref(), limit, now))
+            .await?)
+    }
+
+    /// Applies a PATCH body.
+    pub async fn update(&self, id: Uuid, body: Value, actor: Actor) -> Result<ApiKey, KeyError> {
+        let now = now_micros();
+        let patch = input::parse_update(body, &self.policy, now)?;
+        let key = self
+            .db
+            .run(move |conn| {
+                write_transaction(conn, |conn| {
+                    let key = store::find_by_id(conn, id)?.ok_or(KeyError::NotFound)?;
+                    if key.revoked_at.is_some() {
+                        return Err(KeyError::Revoked);
+                    }
+                    let fields = patch.fields();
+                    let changes = KeyChanges {
+                        name: patch.name.unwrap_or(key.name),
+                        scopes: patch.scopes.unwrap_or(key.scopes).join(" "),
+                        allowed_ips: store::join_ips(&patch.allowed_ips.unwrap_or(key.allowed_ips)),
+                        rate_limit_per_minute: patch.rate_limit_per_minute.apply(key.rate_limit_per_minute).map(i64::from),
+                        audiences: patch.audiences.unwrap_or(key.audiences).join(" "),
+                        token_ttl_seconds: patch.token_ttl_seconds.apply(key.token_ttl_seconds).map(i64::from),
+                        claims: Value::Object(patch.claims.unwrap_or(key.claims)).to_string(),
+                        metadata: Value::Object(patch.metadata.unwrap_or(key.metadata)).to_string(),
+                        expires_at: patch.expires_at.apply(key.expires_at).map(|t| t.naive_utc()),
+                        updated_at: now.naive_utc(),
+                    };
+                    store::update(conn, id, &changes)?;
+                    audit::record(conn, &actor, action::UPDATED, Some(id), Some(json!({ "fields": fields })), now)?;
+                    store::find_by_id(conn, id)?.ok_or(KeyError::NotFound)
+                })
+            })
+            .await?;
+        self.changed(&key);
+        Ok(key)
+    }
+
+    /// Issues a new secret. With a grace period the current secret keeps
+    /// working until it ends; any older grace ends at once (at most two
+    /// secrets ever work).
+    pub async fn rotate(&self, id: Uuid, body: Value, actor: Actor) -> Result<(ApiKey, SecretString), KeyError> {
+        let grace = input::parse_rotate(body)?;
+        let current = self.get(id).await?;
+        if current.revoked_at.is_some() {
+            return Err(KeyError::Revoked);
+        }
+        let secret = format::new_api_secret(&self.policy.prefix, current.environment);
+        let new_hash = self.hashes.hash(secret.clone()).await??;
+        // Compare-and-set on the current hash; a concurrent rotation makes us
+        // re-read and chain after it, so every returned secret is accounted for.
+        for _ in 0..8 {
+            let new_hash = new_hash.clone();
+            let actor = actor.clone();
+            let outcome = self
+                .db
+                .run(move |conn| {
+                    write_transaction(conn, |conn| {
+                        let key = store::find_by_id(conn, id)?.ok_or(KeyError::NotFound)?;
+                        if key.revoked_at.is_some() {
+                            return Err(KeyError::Revoked);
+                        }
+                        let now = now_micros();
+                        let until = now + chrono::Duration::seconds(i64::from(grace));
+                        let previous = (grace > 0).then_some((key.secret_hash.as_str(), until));
+                        if store::swap_secret(conn, id, &key.secret_hash, &new_hash, previous, now)? == 0 {
+                            return Ok(None);
+                        }
+                        let details = json!({ "grace_period_seconds": grace });
+                        audit::record(conn, &actor, action::ROTATED, Some(id), Some(details), now)?;
+                        store::find_by_id(conn, id).map_err(KeyError::from)
+                    })
+                })
+                .await?;
+            if let Some(key) = outcome {
+                self.changed(&key);
+                return Ok((key, secret));
+            }
+        }
+        Err(KeyError::Db(DbError::Unavailable))
+    }
+
+    /// Revokes a key. Idempotent: a second call returns the key unchanged and
+    /// writes no audit event.
+    pub async fn revoke(&self, id: Uuid, actor: Actor) -> Result<ApiKey, KeyError> {
+        let key = self
+            .db
+            .run(move |conn| {
+                write_transaction(conn, |conn| {
+                    let key = store::find_by_id(conn, id)?.ok_or(KeyError::NotFound)?;
+                    if key.revoked_at.is_some() {
+                        return Ok(key);
+                    }
+                    let now = now_micros();
+                    store::revoke(conn, id, now)?;
+                    audit::record(conn, &actor, action::REVOKED, Some(id), None, now)?;
+                    store::find_by_id(conn, id)?.ok_or(KeyError::NotFound)
+                })
+            })
+            .await?;
+        self.changed(&key);
+        Ok(key)
+    }
+}

@@ -1,0 +1,146 @@
+//! tokenmint: a token-exchange auth server. API keys in, short-lived signed
+//! JWTs out, verifiable offline against the published JWKS.
+//!
+//! Where things live: `keys/` (API keys: formats, hashing, storage,
+//! lifecycle), `tokens/` (signing keys, JWT issue and verification, the
+//! exchange), `http/` (handlers by domain), `db/` (both backends), `cli.rs`.
+
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod telemetry;
+pub mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use config::Config;
+use db::Db;
+use keys::hash::{HashPool, SecretHasher};
+use keys::input::KeyPolicy;
+use keys::service::KeyService;
+use tokens::exchange::Exchanger;
+use tokens::signing::KeyRing;
+use tokens::usage::UsageLog;
+use tokens::TokenIssuer;
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: KeyService,
+    pub exchanger: Exchanger,
+    pub issuer: TokenIssuer,
+    pub usage: Arc<UsageLog>,
+    /// The discovery document, serialised once.
+    pub discovery: String,
+}
+
+impl AppState {
+    /// Builds the state: the pool (not yet connected), the signing keys (one
+    /// is generated if the folder is empty) and the argon2 pool.
+    pub fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url)?;
+        let ttl = Duration::from_secs(u64::from(config.token_ttl_seconds));
+        let ring = KeyRing::load_or_generate(&config.keys_dir, config.signing_alg, ttl)
+            .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
+        let hasher = SecretHasher::new(config.argon2).map_err(|e| anyhow::anyhow!("TOKENMINT_ARGON2_*: {e}"))?;
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        let hashes = HashPool::start(hasher, threads, 32 * threads);
+        let issuer = TokenIssuer::new(Arc::new(ring), config.issuer.clone(), config.token_ttl_seconds);
+        let usage = Arc::new(UsageLog::default());
+        let policy = KeyPolicy {
+            prefix: config.key_prefix.clone(),
+            allowed_scopes: config.allowed_scopes.clone(),
+            max_ttl_seconds: config.token_ttl_seconds,
+        };
+        let keys = KeyService::new(db.clone(), hashes.clone(), policy);
+        let exchanger = Exchanger::new(
+            db.clone(),
+            hashes,
+            issuer.clone(),
+            config.key_prefix.clone(),
+            config.audience.clone(),
+            usage.clone(),
+        );
+        let mut state = Self {
+            config: Arc::new(config),
+            db,
+            keys,
+            exchanger,
+            issuer,
+            usage,
+            discovery: String::new(),
+        };
+        state.discovery = http::well_known::discovery_document(&state).to_string();
+        Ok(state)
+    }
+}
+
+/// The application: middleware and every route. Used by `serve` and by the
+/// integration tests, so both run the same app.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new().app_data(state).wrap(from_fn(http::request_context)).configure(http::routes)
+}
+
+/// How often `last_used_at` is written, and how often denied exchanges are.
+const USAGE_FLUSH: Duration = Duration::from_secs(5);
+const DENIED_FLUSH_EVERY: u32 = 12;
+
+/// Runs the server until SIGTERM/SIGINT: migrations first, then HTTP, then a
+/// final flush of usage data once in-flight requests have finished.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let bind = config.bind;
+    let state = web::Data::new(AppState::build(config)?);
+    state.db.migrate().map_err(|e| anyhow::anyhow!("database {}: {e}", state.config.database_url.redacted()))?;
+    if let Some(signer) = state.issuer.ring().signer() {
+        tracing::info!(kid = %signer.kid, alg = signer.alg.as_str(), "signing key loaded");
+    }
+    let flusher = {
+        let state = state.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(USAGE_FLUSH);
+            let mut n: u32 = 0;
+            loop {
+                tick.tick().await;
+                n = n.wrapping_add(1);
+                if let Err(e) = state.usage.flush(&state.db, n % DENIED_FLUSH_EVERY == 0).await {
+                    tracing::warn!(error = %e, "could not write usage data; will retry");
+                }
+            }
+        })
+    };
+    let factory_state = state.clone();
+    let server = HttpServer::new(move || app(factory_state.clone()))
+        .shutdown_timeout(10)
+        .bind(bind)
+        .map_err(|e| anyhow::anyhow!("TOKENMINT_BIND {bind}: {e}"))?
+        .run();
+    tracing::info!(%bind, issuer = %state.config.issuer, database = %state.config.database_url.redacted(), "tokenmint listening");
+    server.await?;
+    flusher.abort();
+    if let Err(e) = state.usage.flush(&state.db, true).await {
+        tracing::warn!(error = %e, "final usage flush failed");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

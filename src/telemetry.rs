@@ -1,0 +1,110 @@
+//! Logs (tracing) and Prometheus metrics. The metric registry is process-wide,
+//! like every Prometheus client's default registry.
+
+use std::sync::LazyLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogFormat};
+
+/// Starts logging to stderr with the configured filter and format.
+pub fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolState {
+    state: String,
+}
+
+struct Metrics {
+    registry: Registry,
+    exchanges: Family<Outcome, Counter>,
+    argon2: Histogram,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Histogram,
+    pool: Family<PoolState, Gauge>,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let mut registry = Registry::with_prefix("tokenmint");
+    let exchanges = Family::<Outcome, Counter>::default();
+    registry.register("token_exchanges", "Token exchanges by outcome", exchanges.clone());
+    let argon2 = Histogram::new(exponential_buckets(0.002, 2.0, 10));
+    registry.register("argon2_verify_seconds", "Time of one argon2 secret verification", argon2.clone());
+    let cache_hits = Counter::default();
+    registry.register("verify_cache_hits", "Exchanges verified without argon2", cache_hits.clone());
+    let cache_misses = Counter::default();
+    registry.register("verify_cache_misses", "Exchanges that needed argon2", cache_misses.clone());
+    let http_requests = Family::<HttpLabels, Counter>::default();
+    registry.register("http_requests", "HTTP requests by method and status", http_requests.clone());
+    let http_duration = Histogram::new(exponential_buckets(0.0001, 2.5, 12));
+    registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
+    let pool = Family::<PoolState, Gauge>::default();
+    registry.register("db_pool_connections", "Database pool connections by state", pool.clone());
+    Metrics { registry, exchanges, argon2, cache_hits, cache_misses, http_requests, http_duration, pool }
+});
+
+/// Counts one exchange outcome (`issued`, `invalid_client`, …).
+pub fn exchange_outcome(outcome: &str) {
+    METRICS.exchanges.get_or_create(&Outcome { outcome: outcome.to_owned() }).inc();
+}
+
+/// Records one argon2 verification.
+pub fn observe_argon2(seconds: f64) {
+    METRICS.argon2.observe(seconds);
+}
+
+/// Records whether an exchange could skip argon2.
+pub fn verify_cache(hit: bool) {
+    if hit {
+        METRICS.cache_hits.inc();
+    } else {
+        METRICS.cache_misses.inc();
+    }
+}
+
+/// Records one HTTP request.
+pub fn observe_http(method: &str, status: u16, micros: u64) {
+    METRICS.http_requests.get_or_create(&HttpLabels { method: method.to_owned(), status }).inc();
+    METRICS.http_duration.observe(micros as f64 / 1e6);
+}
+
+/// Sets the pool gauges.
+pub fn set_pool(total: u32, idle: u32) {
+    METRICS.pool.get_or_create(&PoolState { state: "idle".into() }).set(i64::from(idle));
+    METRICS.pool.get_or_create(&PoolState { state: "in_use".into() }).set(i64::from(total.saturating_sub(idle)));
+}
+
+/// The Prometheus text exposition.
+pub fn render() -> String {
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, &METRICS.registry).is_err() {
+        out.clear();
+    }
+    out
+}
