@@ -21,7 +21,11 @@ pub struct Actor {
 impl Actor {
     /// The command-line tool.
     pub fn cli() -> Self {
-        Self { id: "cli".to_owned(), ip: None, request_id: None }
+        Self {
+            id: "cli".to_owned(),
+            ip: None,
+            request_id: None,
+        }
     }
 }
 
@@ -96,7 +100,9 @@ pub fn record(
         request_id: actor.request_id.clone(),
         details: details.map(|d| d.to_string()),
     };
-    diesel::insert_into(dsl::audit_events).values(row).execute(conn)?;
+    diesel::insert_into(dsl::audit_events)
+        .values(row)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -123,7 +129,11 @@ pub fn list(
     }
     if let Some((at, id)) = after {
         let at = at.naive_utc();
-        q = q.filter(dsl::occurred_at.lt(at).or(dsl::occurred_at.eq(at).and(dsl::id.lt(id))));
+        q = q.filter(
+            dsl::occurred_at
+                .lt(at)
+                .or(dsl::occurred_at.eq(at).and(dsl::id.lt(id))),
+        );
     }
     Ok(q.order((dsl::occurred_at.desc(), dsl::id.desc()))
         .limit(limit)

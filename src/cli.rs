@@ -94,7 +94,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Serve => serve(config).await,
         Command::Migrate => {
             let db = crate::db::Db::connect(&config.database_url)?;
-            db.migrate().with_context(|| format!("database {}", config.database_url.redacted()))?;
+            db.migrate()
+                .with_context(|| format!("database {}", config.database_url.redacted()))?;
             print(&json!({ "migrated": true }))
         }
         Command::ApiKey(cmd) => api_key(cmd, config).await,
@@ -104,30 +105,63 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 
 async fn api_key(cmd: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
     let state = AppState::build(config)?;
-    state.db.migrate().with_context(|| format!("database {}", state.config.database_url.redacted()))?;
+    state
+        .db
+        .migrate()
+        .with_context(|| format!("database {}", state.config.database_url.redacted()))?;
     match cmd {
-        ApiKeyCommand::Create { name, scopes, environment, subject, expires_at } => {
+        ApiKeyCommand::Create {
+            name,
+            scopes,
+            environment,
+            subject,
+            expires_at,
+        } => {
             let mut body = json!({ "name": name, "scopes": scopes });
-            for (field, value) in [("environment", environment), ("subject", subject), ("expires_at", expires_at)] {
+            for (field, value) in [
+                ("environment", environment),
+                ("subject", subject),
+                ("expires_at", expires_at),
+            ] {
                 if let Some(v) = value {
                     body[field] = Value::String(v);
                 }
             }
-            let (key, secret) = state.keys.create(body, Actor::cli()).await.map_err(describe)?;
-            print(&ApiKeyWithSecret { key: key.view(now_micros()), api_secret: secret.expose_secret().to_owned() })
+            let (key, secret) = state
+                .keys
+                .create(body, Actor::cli())
+                .await
+                .map_err(describe)?;
+            print(&ApiKeyWithSecret {
+                key: key.view(now_micros()),
+                api_secret: secret.expose_secret().to_owned(),
+            })
         }
         ApiKeyCommand::List { status, limit } => {
             let status = match status.as_deref() {
                 None => None,
-                Some(s) => Some(KeyStatus::parse(s).context("--status must be active, expired or revoked")?),
+                Some(s) => Some(
+                    KeyStatus::parse(s).context("--status must be active, expired or revoked")?,
+                ),
             };
-            let filter = KeyFilter { status, ..KeyFilter::default() };
-            let keys = state.keys.list(filter, None, limit.clamp(1, 10_000)).await.map_err(describe)?;
+            let filter = KeyFilter {
+                status,
+                ..KeyFilter::default()
+            };
+            let keys = state
+                .keys
+                .list(filter, None, limit.clamp(1, 10_000))
+                .await
+                .map_err(describe)?;
             let now = now_micros();
             print(&keys.iter().map(|k| k.view(now)).collect::<Vec<_>>())
         }
         ApiKeyCommand::Revoke { id } => {
-            let key = state.keys.revoke(id, Actor::cli()).await.map_err(describe)?;
+            let key = state
+                .keys
+                .revoke(id, Actor::cli())
+                .await
+                .map_err(describe)?;
             print(&key.view(now_micros()))
         }
     }
@@ -140,7 +174,10 @@ fn describe(e: crate::keys::service::KeyError) -> anyhow::Error {
     match e {
         KeyError::Input(InputError::Invalid(list)) => anyhow::anyhow!(
             "invalid input: {}",
-            list.iter().map(|f| format!("{} {}", f.field, f.message)).collect::<Vec<_>>().join("; ")
+            list.iter()
+                .map(|f| format!("{} {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
         KeyError::Input(InputError::Malformed(m)) => anyhow::anyhow!("invalid input: {m}"),
         other => anyhow::anyhow!("{other}"),
@@ -151,7 +188,9 @@ fn signing_key(cmd: SigningKeyCommand, config: &Config) -> anyhow::Result<()> {
     match cmd {
         SigningKeyCommand::Generate { alg } => {
             let alg = match alg {
-                Some(a) => a.parse::<SigningAlg>().map_err(|e| anyhow::anyhow!("--alg: {e}"))?,
+                Some(a) => a
+                    .parse::<SigningAlg>()
+                    .map_err(|e| anyhow::anyhow!("--alg: {e}"))?,
                 None => config.signing_alg,
             };
             let key = signing::generate_into(&config.keys_dir, alg)?;

@@ -65,7 +65,11 @@ pub struct Argon2Config {
 impl Default for Argon2Config {
     /// OWASP's minimum argon2id configuration.
     fn default() -> Self {
-        Self { m_kib: 19_456, t: 2, p: 1 }
+        Self {
+            m_kib: 19_456,
+            t: 2,
+            p: 1,
+        }
     }
 }
 
@@ -130,7 +134,10 @@ struct Raw(BTreeMap<&'static str, String>);
 
 impl Raw {
     fn get(&self, var: &str) -> Option<&str> {
-        self.0.get(var).map(String::as_str).filter(|v| !v.trim().is_empty())
+        self.0
+            .get(var)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
     }
 
     fn parse<T>(
@@ -178,7 +185,10 @@ impl Config {
         let bind: SocketAddr = raw.parse(
             "TOKENMINT_BIND",
             SocketAddr::from(([127, 0, 0, 1], 8080)),
-            |v| v.parse().map_err(|_| format!("expected HOST:PORT such as 127.0.0.1:8080, got {v:?}")),
+            |v| {
+                v.parse()
+                    .map_err(|_| format!("expected HOST:PORT such as 127.0.0.1:8080, got {v:?}"))
+            },
         )?;
         let issuer = raw.parse("TOKENMINT_ISSUER", format!("http://{bind}"), parse_url)?;
         let audience = raw.parse("TOKENMINT_AUDIENCE", issuer.clone(), |v| {
@@ -188,7 +198,11 @@ impl Config {
                 Ok(v.to_owned())
             }
         })?;
-        let keys_dir = raw.parse("TOKENMINT_KEYS_DIR", PathBuf::from("keys"), |v| Ok(v.into()))?;
+        let keys_dir = raw.parse(
+            "TOKENMINT_KEYS_DIR",
+            PathBuf::from("keys"),
+            |v| Ok(v.into()),
+        )?;
         let token_ttl_seconds = raw.parse("TOKENMINT_TOKEN_TTL_SECONDS", 3600, |v| {
             parse_range(v, 1, MAX_TOKEN_TTL_SECONDS)
         })?;
@@ -197,17 +211,22 @@ impl Config {
         })?;
         let key_prefix = raw.parse("TOKENMINT_KEY_PREFIX", "tm".to_owned(), |v| {
             let ok = (1..=12).contains(&v.len())
-                && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+                && v.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
             if ok {
                 Ok(v.to_owned())
             } else {
-                Err(format!("expected 1 to 12 lowercase letters or digits, got {v:?}"))
+                Err(format!(
+                    "expected 1 to 12 lowercase letters or digits, got {v:?}"
+                ))
             }
         })?;
         let allowed_scopes = raw.parse("TOKENMINT_ALLOWED_SCOPES", None, |v| {
             let scopes = split_list(v);
             match scopes.iter().find(|s| !is_scope_token(s)) {
-                Some(bad) => Err(format!("{bad:?} is not a valid scope token (RFC 6749 §3.3)")),
+                Some(bad) => Err(format!(
+                    "{bad:?} is not a valid scope token (RFC 6749 §3.3)"
+                )),
                 None => Ok(Some(scopes)),
             }
         })?;
@@ -221,7 +240,9 @@ impl Config {
             parse_range(v, 1, 1_000_000)
         })?;
         let argon2 = Argon2Config {
-            m_kib: raw.parse("TOKENMINT_ARGON2_M_KIB", 19_456, |v| parse_range(v, 8, 4_194_304))?,
+            m_kib: raw.parse("TOKENMINT_ARGON2_M_KIB", 19_456, |v| {
+                parse_range(v, 8, 4_194_304)
+            })?,
             t: raw.parse("TOKENMINT_ARGON2_T", 2, |v| parse_range(v, 1, 100))?,
             p: raw.parse("TOKENMINT_ARGON2_P", 1, |v| parse_range(v, 1, 64))?,
         };
@@ -260,7 +281,9 @@ impl Config {
 fn read_file(path: &Path) -> Result<BTreeMap<&'static str, String>, ConfigError> {
     let fail = |why: String| ConfigError(format!("--config {}: {why}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| fail(e.message().to_owned()))?;
     let mut raw = BTreeMap::new();
     for (key, value) in table {
         let var = VARIABLES
@@ -275,11 +298,19 @@ fn read_file(path: &Path) -> Result<BTreeMap<&'static str, String>, ConfigError>
                 .into_iter()
                 .map(|i| match i {
                     toml::Value::String(s) => Ok(s),
-                    other => Err(fail(format!("{key}: expected strings, got a {}", other.type_str()))),
+                    other => Err(fail(format!(
+                        "{key}: expected strings, got a {}",
+                        other.type_str()
+                    ))),
                 })
                 .collect::<Result<Vec<_>, _>>()?
                 .join(" "),
-            other => return Err(fail(format!("{key}: unsupported value of type {}", other.type_str()))),
+            other => {
+                return Err(fail(format!(
+                    "{key}: unsupported value of type {}",
+                    other.type_str()
+                )));
+            }
         };
         raw.insert(var, text);
     }
@@ -297,7 +328,9 @@ fn split_list(v: &str) -> Vec<String> {
 fn parse_range(v: &str, min: u32, max: u32) -> Result<u32, String> {
     match v.parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("expected a whole number from {min} to {max}, got {v:?}")),
+        _ => Err(format!(
+            "expected a whole number from {min} to {max}, got {v:?}"
+        )),
     }
 }
 
@@ -326,15 +359,20 @@ mod tests {
     use super::*;
 
     fn with(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: BTreeMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_sources(None, |name| map.get(name).cloned())
     }
 
     #[test]
     fn defaults_follow_the_spec() {
         let c = with(&[]).unwrap();
-        assert_eq!(c.database_url, DatabaseUrl::Sqlite("data/tokenmint.db".into()));
+        assert_eq!(
+            c.database_url,
+            DatabaseUrl::Sqlite("data/tokenmint.db".into())
+        );
         assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(c.issuer, "http://127.0.0.1:8080");
         assert_eq!(c.audience, c.issuer);
@@ -348,8 +386,14 @@ mod tests {
 
     #[test]
     fn database_urls() {
-        assert!(matches!(DatabaseUrl::parse("postgresql://u@h/db"), Ok(DatabaseUrl::Postgres(_))));
-        assert_eq!(DatabaseUrl::parse("sqlite:x.db").unwrap(), DatabaseUrl::Sqlite("x.db".into()));
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:x.db").unwrap(),
+            DatabaseUrl::Sqlite("x.db".into())
+        );
         assert_eq!(
             DatabaseUrl::parse("sqlite:///abs/x.db").unwrap(),
             DatabaseUrl::Sqlite("/abs/x.db".into())
@@ -373,7 +417,10 @@ mod tests {
             ("TOKENMINT_ALLOWED_SCOPES", "ok \"bad\""),
         ] {
             let err = with(&[(var, value)]).unwrap_err();
-            assert!(err.0.starts_with(&format!("{var}:")), "{var}={value}: {err}");
+            assert!(
+                err.0.starts_with(&format!("{var}:")),
+                "{var}={value}: {err}"
+            );
             assert!(!err.0.contains('\n'));
         }
     }
@@ -395,7 +442,11 @@ mod tests {
     fn file_values_are_overridden_by_the_environment() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "token_ttl_seconds = 600\nallowed_scopes = [\"a\", \"b\"]\nkey_prefix = \"acme\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "token_ttl_seconds = 600\nallowed_scopes = [\"a\", \"b\"]\nkey_prefix = \"acme\"\n",
+        )
+        .unwrap();
         let c = Config::from_sources(Some(&path), |n| {
             (n == "TOKENMINT_KEY_PREFIX").then(|| "env".to_owned())
         })

@@ -57,15 +57,27 @@ impl OAuthError {
             Self::InvalidRequest(d) => ("invalid_request", d.clone()),
             Self::InvalidClient { .. } => ("invalid_client", "client authentication failed".into()),
             Self::InvalidScope(d) => ("invalid_scope", d.clone()),
-            Self::InvalidTarget => ("invalid_target", "the requested audience is not allowed for this key".into()),
-            Self::UnsupportedGrantType => ("unsupported_grant_type", "only grant_type=client_credentials is supported".into()),
+            Self::InvalidTarget => (
+                "invalid_target",
+                "the requested audience is not allowed for this key".into(),
+            ),
+            Self::UnsupportedGrantType => (
+                "unsupported_grant_type",
+                "only grant_type=client_credentials is supported".into(),
+            ),
             Self::UnsupportedMediaType => (
                 "invalid_request",
                 "the body must be application/json or application/x-www-form-urlencoded".into(),
             ),
             Self::TooLarge => ("invalid_request", "the body is larger than 8 KiB".into()),
-            Self::RateLimited { .. } => ("rate_limited", "too many requests; retry after the given delay".into()),
-            Self::Unavailable => ("temporarily_unavailable", "the service is temporarily unavailable".into()),
+            Self::RateLimited { .. } => (
+                "rate_limited",
+                "too many requests; retry after the given delay".into(),
+            ),
+            Self::Unavailable => (
+                "temporarily_unavailable",
+                "the service is temporarily unavailable".into(),
+            ),
             Self::Internal => ("server_error", "internal error".into()),
         }
     }
@@ -161,7 +173,10 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
         let detail = match self {
-            Self::BadRequest(d) | Self::Unauthorized(d) | Self::Forbidden(d) | Self::Conflict(d) => d.clone(),
+            Self::BadRequest(d)
+            | Self::Unauthorized(d)
+            | Self::Forbidden(d)
+            | Self::Conflict(d) => d.clone(),
             Self::NotFound => "no such resource".into(),
             Self::Validation(_) => "one or more fields are invalid".into(),
             Self::UnsupportedMediaType => "the body must be application/json".into(),
@@ -192,8 +207,11 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")))
-            .body(body.to_string())
+        res.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ))
+        .body(body.to_string())
     }
 }
 

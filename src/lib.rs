@@ -28,10 +28,10 @@ use db::Db;
 use keys::hash::{HashPool, SecretHasher};
 use keys::input::KeyPolicy;
 use keys::service::KeyService;
+use tokens::TokenIssuer;
 use tokens::exchange::Exchanger;
 use tokens::signing::KeyRing;
 use tokens::usage::UsageLog;
-use tokens::TokenIssuer;
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -53,10 +53,15 @@ impl AppState {
         let ttl = Duration::from_secs(u64::from(config.token_ttl_seconds));
         let ring = KeyRing::load_or_generate(&config.keys_dir, config.signing_alg, ttl)
             .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
-        let hasher = SecretHasher::new(config.argon2).map_err(|e| anyhow::anyhow!("TOKENMINT_ARGON2_*: {e}"))?;
+        let hasher = SecretHasher::new(config.argon2)
+            .map_err(|e| anyhow::anyhow!("TOKENMINT_ARGON2_*: {e}"))?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let hashes = HashPool::start(hasher, threads, 32 * threads);
-        let issuer = TokenIssuer::new(Arc::new(ring), config.issuer.clone(), config.token_ttl_seconds);
+        let issuer = TokenIssuer::new(
+            Arc::new(ring),
+            config.issuer.clone(),
+            config.token_ttl_seconds,
+        );
         let usage = Arc::new(UsageLog::default());
         let policy = KeyPolicy {
             prefix: config.key_prefix.clone(),
@@ -99,7 +104,10 @@ pub fn app(
         InitError = (),
     >,
 > {
-    App::new().app_data(state).wrap(from_fn(http::request_context)).configure(http::routes)
+    App::new()
+        .app_data(state)
+        .wrap(from_fn(http::request_context))
+        .configure(http::routes)
 }
 
 /// How often `last_used_at` is written, and how often denied exchanges are.
@@ -111,7 +119,10 @@ const DENIED_FLUSH_EVERY: u32 = 12;
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let bind = config.bind;
     let state = web::Data::new(AppState::build(config)?);
-    state.db.migrate().map_err(|e| anyhow::anyhow!("database {}: {e}", state.config.database_url.redacted()))?;
+    state
+        .db
+        .migrate()
+        .map_err(|e| anyhow::anyhow!("database {}: {e}", state.config.database_url.redacted()))?;
     if let Some(signer) = state.issuer.ring().signer() {
         tracing::info!(kid = %signer.kid, alg = signer.alg.as_str(), "signing key loaded");
     }
@@ -123,7 +134,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             loop {
                 tick.tick().await;
                 n = n.wrapping_add(1);
-                if let Err(e) = state.usage.flush(&state.db, n % DENIED_FLUSH_EVERY == 0).await {
+                if let Err(e) = state
+                    .usage
+                    .flush(&state.db, n % DENIED_FLUSH_EVERY == 0)
+                    .await
+                {
                     tracing::warn!(error = %e, "could not write usage data; will retry");
                 }
             }

@@ -16,7 +16,11 @@ use crate::config::{Config, LogFormat};
 /// Starts logging to stderr with the configured filter and format.
 pub fn init_logging(config: &Config) {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
@@ -53,25 +57,67 @@ struct Metrics {
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let mut registry = Registry::with_prefix("tokenmint");
     let exchanges = Family::<Outcome, Counter>::default();
-    registry.register("token_exchanges", "Token exchanges by outcome", exchanges.clone());
+    registry.register(
+        "token_exchanges",
+        "Token exchanges by outcome",
+        exchanges.clone(),
+    );
     let argon2 = Histogram::new(exponential_buckets(0.002, 2.0, 10));
-    registry.register("argon2_verify_seconds", "Time of one argon2 secret verification", argon2.clone());
+    registry.register(
+        "argon2_verify_seconds",
+        "Time of one argon2 secret verification",
+        argon2.clone(),
+    );
     let cache_hits = Counter::default();
-    registry.register("verify_cache_hits", "Exchanges verified without argon2", cache_hits.clone());
+    registry.register(
+        "verify_cache_hits",
+        "Exchanges verified without argon2",
+        cache_hits.clone(),
+    );
     let cache_misses = Counter::default();
-    registry.register("verify_cache_misses", "Exchanges that needed argon2", cache_misses.clone());
+    registry.register(
+        "verify_cache_misses",
+        "Exchanges that needed argon2",
+        cache_misses.clone(),
+    );
     let http_requests = Family::<HttpLabels, Counter>::default();
-    registry.register("http_requests", "HTTP requests by method and status", http_requests.clone());
+    registry.register(
+        "http_requests",
+        "HTTP requests by method and status",
+        http_requests.clone(),
+    );
     let http_duration = Histogram::new(exponential_buckets(0.0001, 2.5, 12));
-    registry.register("http_request_duration_seconds", "HTTP request latency", http_duration.clone());
+    registry.register(
+        "http_request_duration_seconds",
+        "HTTP request latency",
+        http_duration.clone(),
+    );
     let pool = Family::<PoolState, Gauge>::default();
-    registry.register("db_pool_connections", "Database pool connections by state", pool.clone());
-    Metrics { registry, exchanges, argon2, cache_hits, cache_misses, http_requests, http_duration, pool }
+    registry.register(
+        "db_pool_connections",
+        "Database pool connections by state",
+        pool.clone(),
+    );
+    Metrics {
+        registry,
+        exchanges,
+        argon2,
+        cache_hits,
+        cache_misses,
+        http_requests,
+        http_duration,
+        pool,
+    }
 });
 
 /// Counts one exchange outcome (`issued`, `invalid_client`, …).
 pub fn exchange_outcome(outcome: &str) {
-    METRICS.exchanges.get_or_create(&Outcome { outcome: outcome.to_owned() }).inc();
+    METRICS
+        .exchanges
+        .get_or_create(&Outcome {
+            outcome: outcome.to_owned(),
+        })
+        .inc();
 }
 
 /// Records one argon2 verification.
@@ -90,14 +136,30 @@ pub fn verify_cache(hit: bool) {
 
 /// Records one HTTP request.
 pub fn observe_http(method: &str, status: u16, micros: u64) {
-    METRICS.http_requests.get_or_create(&HttpLabels { method: method.to_owned(), status }).inc();
+    METRICS
+        .http_requests
+        .get_or_create(&HttpLabels {
+            method: method.to_owned(),
+            status,
+        })
+        .inc();
     METRICS.http_duration.observe(micros as f64 / 1e6);
 }
 
 /// Sets the pool gauges.
 pub fn set_pool(total: u32, idle: u32) {
-    METRICS.pool.get_or_create(&PoolState { state: "idle".into() }).set(i64::from(idle));
-    METRICS.pool.get_or_create(&PoolState { state: "in_use".into() }).set(i64::from(total.saturating_sub(idle)));
+    METRICS
+        .pool
+        .get_or_create(&PoolState {
+            state: "idle".into(),
+        })
+        .set(i64::from(idle));
+    METRICS
+        .pool
+        .get_or_create(&PoolState {
+            state: "in_use".into(),
+        })
+        .set(i64::from(total.saturating_sub(idle)));
 }
 
 /// The Prometheus text exposition.

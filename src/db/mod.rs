@@ -101,7 +101,7 @@ impl Db {
         let pool = Pool::builder()
             .max_size(max)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(3))
+            .connection_timeout(Duration::from_secs(2))
             .test_on_check_out(true)
             .connection_customizer(Box::new(SqlitePragmas))
             .build_unchecked(ConnectionManager::new(conn_str));
@@ -162,7 +162,8 @@ where
     E: From<DbError>,
 {
     if matches!(conn, DbConnection::Sqlite(_)) {
-        conn.batch_execute("BEGIN IMMEDIATE").map_err(|e| E::from(e.into()))?;
+        conn.batch_execute("BEGIN IMMEDIATE")
+            .map_err(|e| E::from(e.into()))?;
         return match f(conn) {
             Ok(value) => match conn.batch_execute("COMMIT") {
                 Ok(()) => Ok(value),
@@ -191,7 +192,9 @@ where
     match (result, outcome) {
         (Ok(()), Some(r)) | (Err(DieselError::RollbackTransaction), Some(r)) => r,
         (Err(e), _) => Err(E::from(e.into())),
-        (Ok(()), None) => Err(E::from(DbError::Other("transaction closure did not run".into()))),
+        (Ok(()), None) => Err(E::from(DbError::Other(
+            "transaction closure did not run".into(),
+        ))),
     }
 }
 

@@ -28,7 +28,10 @@ fn key_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 fn with_secret(key: &ApiKey, secret: &secrecy::SecretString) -> ApiKeyWithSecret {
-    ApiKeyWithSecret { key: key.view(now_micros()), api_secret: secret.expose_secret().to_owned() }
+    ApiKeyWithSecret {
+        key: key.view(now_micros()),
+        api_secret: secret.expose_secret().to_owned(),
+    }
 }
 
 /// Keyset cursor: opaque to clients, `(timestamp µs, id)` inside.
@@ -39,7 +42,10 @@ fn encode_cursor(at: DateTime<Utc>, id: &str) -> String {
 fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
     let text = String::from_utf8(B64.decode(raw).ok()?).ok()?;
     let (micros, id) = text.split_once('|')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id.to_owned()))
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id.to_owned(),
+    ))
 }
 
 /// Query parameters, each at most once, only the known ones.
@@ -61,17 +67,27 @@ impl Query {
             } else {
                 continue;
             };
-            errors.push(FieldError { field: name.clone(), message: message.into() });
+            errors.push(FieldError {
+                field: name.clone(),
+                message: message.into(),
+            });
         }
         Ok(Self { pairs, errors })
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     fn invalid(&mut self, field: &str, message: &str) {
-        self.errors.push(FieldError { field: field.into(), message: message.into() });
+        self.errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     fn limit(&mut self) -> i64 {
@@ -95,12 +111,20 @@ impl Query {
     }
 
     fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
     }
 }
 
 /// `POST /v1/api-keys`
-pub async fn create_key(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn create_key(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state, Need::Write).await?;
     let body = json_body(&req, payload).await?;
     let (key, secret) = state.keys.create(body, caller.actor).await?;
@@ -111,9 +135,15 @@ pub async fn create_key(req: HttpRequest, payload: web::Payload, state: web::Dat
 }
 
 /// `GET /v1/api-keys`
-pub async fn list_keys(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_keys(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, Need::Read).await?;
-    let mut q = Query::parse(&req, &["status", "environment", "subject", "limit", "cursor"])?;
+    let mut q = Query::parse(
+        &req,
+        &["status", "environment", "subject", "limit", "cursor"],
+    )?;
     let mut filter = KeyFilter::default();
     if let Some(s) = q.get("status") {
         filter.status = KeyStatus::parse(s);
@@ -129,12 +159,15 @@ pub async fn list_keys(req: HttpRequest, state: web::Data<AppState>) -> Result<H
     }
     filter.subject = q.get("subject").map(str::to_owned);
     let limit = q.limit();
-    let after = q.cursor().map(|(created_at, id)| Position { created_at, id });
+    let after = q
+        .cursor()
+        .map(|(created_at, id)| Position { created_at, id });
     q.finish()?;
     let mut keys = state.keys.list(filter, after, limit + 1).await?;
     let next_cursor = if keys.len() as i64 > limit {
         keys.truncate(limit as usize);
-        keys.last().map(|k| encode_cursor(k.created_at, &k.id.to_string()))
+        keys.last()
+            .map(|k| encode_cursor(k.created_at, &k.id.to_string()))
     } else {
         None
     };
@@ -144,7 +177,11 @@ pub async fn list_keys(req: HttpRequest, state: web::Data<AppState>) -> Result<H
 }
 
 /// `GET /v1/api-keys/{id}`
-pub async fn get_key(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_key(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, Need::Read).await?;
     let key = state.keys.get(key_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(key.view(now_micros())))
@@ -175,18 +212,27 @@ pub async fn rotate_key(
     let id = key_id(&path)?;
     let body = json_body(&req, payload).await?;
     let (key, secret) = state.keys.rotate(id, body, caller.actor).await?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(with_secret(&key, &secret)))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(with_secret(&key, &secret)))
 }
 
 /// `DELETE /v1/api-keys/{id}`
-pub async fn revoke_key(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke_key(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state, Need::Write).await?;
     let key = state.keys.revoke(key_id(&path)?, caller.actor).await?;
     Ok(HttpResponse::Ok().json(key.view(now_micros())))
 }
 
 /// `GET /v1/audit-events`
-pub async fn list_audit_events(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_audit_events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, Need::Read).await?;
     let mut q = Query::parse(&req, &["api_key_id", "action", "limit", "cursor"])?;
     let filter = AuditFilter {
@@ -196,7 +242,10 @@ pub async fn list_audit_events(req: HttpRequest, state: web::Data<AppState>) -> 
     let limit = q.limit();
     let after = q.cursor();
     q.finish()?;
-    let mut events = state.db.run(move |conn| audit::list(conn, &filter, after, limit + 1)).await?;
+    let mut events = state
+        .db
+        .run(move |conn| audit::list(conn, &filter, after, limit + 1))
+        .await?;
     let next_cursor = if events.len() as i64 > limit {
         events.truncate(limit as usize);
         events.last().map(|e| encode_cursor(e.occurred_at, &e.id))

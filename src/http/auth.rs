@@ -33,22 +33,40 @@ pub struct Caller {
 fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 /// Checks the bearer token and the scope `need`. 401 for a missing, invalid
 /// or expired token or a key no longer active; 403 for a missing scope.
-pub async fn authorize(req: &HttpRequest, state: &AppState, need: Need) -> Result<Caller, ApiError> {
-    let token = bearer(req).ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
+pub async fn authorize(
+    req: &HttpRequest,
+    state: &AppState,
+    need: Need,
+) -> Result<Caller, ApiError> {
+    let token =
+        bearer(req).ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
     let issuer = state.issuer.issuer();
-    let claims = verify(state.issuer.ring(), token, issuer, Some(&state.config.audience))
-        .map_err(|_| ApiError::Unauthorized("the bearer token is invalid or expired".into()))?;
+    let claims = verify(
+        state.issuer.ring(),
+        token,
+        issuer,
+        Some(&state.config.audience),
+    )
+    .map_err(|_| ApiError::Unauthorized("the bearer token is invalid or expired".into()))?;
     // A revoked or expired admin key loses access at once, not at token expiry.
     let client_id = claims.client_id.clone();
-    let key = state.db.run(move |conn| store::find_by_api_key(conn, &client_id)).await?;
+    let key = state
+        .db
+        .run(move |conn| store::find_by_api_key(conn, &client_id))
+        .await?;
     let key = key
         .filter(|k| k.status(now_micros()) == KeyStatus::Active)
-        .ok_or_else(|| ApiError::Unauthorized("the key behind this token is no longer active".into()))?;
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the key behind this token is no longer active".into())
+        })?;
     let allowed = match need {
         Need::Read => claims.has_scope(ADMIN) || claims.has_scope(KEYS_READ),
         Need::Write => claims.has_scope(ADMIN),
@@ -60,11 +78,17 @@ pub async fn authorize(req: &HttpRequest, state: &AppState, need: Need) -> Resul
             Need::Write => "tokenmint:admin",
             Need::Introspect => "tokenmint:introspect or tokenmint:admin",
         };
-        return Err(ApiError::Forbidden(format!("this call needs the scope {wanted}")));
+        return Err(ApiError::Forbidden(format!(
+            "this call needs the scope {wanted}"
+        )));
     }
     let ip = crate::http::client_ip(req, &state.config.trusted_proxies).to_string();
     Ok(Caller {
         key_id: key.id,
-        actor: Actor { id: key.id.to_string(), ip: Some(ip), request_id: crate::http::request_id(req) },
+        actor: Actor {
+            id: key.id.to_string(),
+            ip: Some(ip),
+            request_id: crate::http::request_id(req),
+        },
     })
 }

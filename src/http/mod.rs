@@ -32,7 +32,9 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// An incoming id is kept only if it is 1–128 of `[A-Za-z0-9._-]`.
 fn valid_request_id(v: &str) -> bool {
-    (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    (1..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Gives every request an id (echoed or fresh), puts it on the response and
@@ -71,16 +73,18 @@ pub fn request_id(req: &HttpRequest) -> Option<String> {
 /// The client's address: the socket peer, or, when the peer is a trusted
 /// proxy, the right-most `X-Forwarded-For` entry that is not itself trusted.
 pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
-    let peer = req
-        .peer_addr()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |a| crate::keys::canonical_ip(a.ip()));
+    let peer = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| {
+        crate::keys::canonical_ip(a.ip())
+    });
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
     let mut hops: Vec<IpAddr> = Vec::new();
     for value in req.headers().get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else { return peer };
+        let Ok(text) = value.to_str() else {
+            return peer;
+        };
         for part in text.split(',') {
             match part.trim().parse::<IpAddr>() {
                 Ok(ip) => hops.push(crate::keys::canonical_ip(ip)),
@@ -88,7 +92,10 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
             }
         }
     }
-    hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
+    hops.into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer)
 }
 
 /// Why a body could not be read.
@@ -99,7 +106,11 @@ pub enum BodyError {
 }
 
 /// Reads a body of at most `limit` bytes.
-pub async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, BodyError> {
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, BodyError> {
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -124,16 +135,27 @@ pub fn media_type(req: &HttpRequest) -> Option<String> {
     req.headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
 }
 
 /// Reads a JSON body for the admin API: 415 for another media type, 413 when
 /// too large, 400 when not JSON. An empty body reads as `{}`.
-pub async fn json_body(req: &HttpRequest, payload: web::Payload) -> Result<serde_json::Value, ApiError> {
-    let body = read_body(req, payload, 64 * 1024).await.map_err(|e| match e {
-        BodyError::TooLarge => ApiError::TooLarge,
-        BodyError::Broken => ApiError::BadRequest("the body could not be read".into()),
-    })?;
+pub async fn json_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<serde_json::Value, ApiError> {
+    let body = read_body(req, payload, 64 * 1024)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => ApiError::TooLarge,
+            BodyError::Broken => ApiError::BadRequest("the body could not be read".into()),
+        })?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::json!({}));
     }
@@ -148,11 +170,21 @@ pub async fn json_body(req: &HttpRequest, payload: web::Payload) -> Result<serde
 /// Every route, mounted by `crate::app` for the server and the tests alike.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/token").route(web::post().to(token::exchange_token)))
-        .service(web::resource("/auth/introspect").route(web::post().to(introspect::introspect_token)))
-        .service(web::resource("/auth/revocations").route(web::get().to(introspect::list_revocations)))
+        .service(
+            web::resource("/auth/introspect").route(web::post().to(introspect::introspect_token)),
+        )
+        .service(
+            web::resource("/auth/revocations").route(web::get().to(introspect::list_revocations)),
+        )
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(well_known::jwks)))
-        .service(web::resource("/.well-known/oauth-authorization-server").route(web::get().to(well_known::discovery)))
-        .service(web::resource("/.well-known/openid-configuration").route(web::get().to(well_known::discovery)))
+        .service(
+            web::resource("/.well-known/oauth-authorization-server")
+                .route(web::get().to(well_known::discovery)),
+        )
+        .service(
+            web::resource("/.well-known/openid-configuration")
+                .route(web::get().to(well_known::discovery)),
+        )
         .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
@@ -169,8 +201,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::patch().to(admin::update_key))
                         .route(web::delete().to(admin::revoke_key)),
                 )
-                .service(web::resource("/api-keys/{id}/rotate").route(web::post().to(admin::rotate_key)))
-                .service(web::resource("/audit-events").route(web::get().to(admin::list_audit_events))),
+                .service(
+                    web::resource("/api-keys/{id}/rotate").route(web::post().to(admin::rotate_key)),
+                )
+                .service(
+                    web::resource("/audit-events").route(web::get().to(admin::list_audit_events)),
+                ),
         )
         .default_service(web::to(ops::not_found));
 }

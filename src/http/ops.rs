@@ -14,7 +14,7 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: the database answers and a signing key is loaded.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let db_ok = state.db.run(|conn| ping(conn)).await.map_err(|e: DbError| e).is_ok();
+    let db_ok = state.db.run::<_, DbError, _>(ping).await.is_ok();
     let key_ok = state.issuer.ring().signer().is_some();
     let body = json!({
         "status": if db_ok && key_ok { "ready" } else { "not_ready" },

@@ -38,8 +38,9 @@ struct JsonBody {
 }
 
 fn parse_json(body: &[u8]) -> Result<Params, OAuthError> {
-    let b: JsonBody = serde_json::from_slice(body)
-        .map_err(|_| OAuthError::InvalidRequest("the body is not a valid token request JSON object".into()))?;
+    let b: JsonBody = serde_json::from_slice(body).map_err(|_| {
+        OAuthError::InvalidRequest("the body is not a valid token request JSON object".into())
+    })?;
     Ok(Params {
         grant_type: b.grant_type,
         client_id: b.api_key,
@@ -66,7 +67,9 @@ fn parse_form(body: &[u8]) -> Result<Params, OAuthError> {
         };
         // RFC 6749 §3.2: request parameters must not be repeated.
         if slot.replace(value).is_some() {
-            return Err(OAuthError::InvalidRequest(format!("the parameter {name} is repeated")));
+            return Err(OAuthError::InvalidRequest(format!(
+                "the parameter {name} is repeated"
+            )));
         }
     }
     Ok(p)
@@ -83,13 +86,18 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
         return Err(bad());
     };
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::InvalidRequest("only HTTP Basic client authentication is accepted here".into()));
+        return Err(OAuthError::InvalidRequest(
+            "only HTTP Basic client authentication is accepted here".into(),
+        ));
     }
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| bad())?;
     let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
     let unescape = |s: &str| -> Result<String, OAuthError> {
-        percent_decode_str(&s.replace('+', " ")).decode_utf8().map(|c| c.into_owned()).map_err(|_| bad())
+        percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| bad())
     };
     Ok(Some((unescape(id)?, unescape(secret)?)))
 }
@@ -105,12 +113,18 @@ pub async fn exchange_token(
         Some("application/x-www-form-urlencoded") => false,
         _ => return Err(OAuthError::UnsupportedMediaType),
     };
-    let body = read_body(&req, payload, MAX_BODY_BYTES).await.map_err(|e| match e {
-        BodyError::TooLarge => OAuthError::TooLarge,
-        BodyError::Broken => OAuthError::InvalidRequest("the body could not be read".into()),
-    })?;
-    let mut params = if is_json { parse_json(&body)? } else { parse_form(&body)? };
-    match params.grant_type.as_deref() {
+    let body = read_body(&req, payload, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => OAuthError::TooLarge,
+            BodyError::Broken => OAuthError::InvalidRequest("the body could not be read".into()),
+        })?;
+    let mut params = if is_json {
+        parse_json(&body)?
+    } else {
+        parse_form(&body)?
+    };
+    match params.grant_type.as_deref().filter(|g| !g.is_empty()) {
         Some("client_credentials") => {}
         None if is_json => {}
         None => return Err(OAuthError::InvalidRequest("grant_type is required".into())),
@@ -122,7 +136,9 @@ pub async fn exchange_token(
     let (api_key, api_secret) = match basic {
         // RFC 6749 §2.3: one authentication method per request.
         Some(_) if body_has_credentials => {
-            return Err(OAuthError::InvalidRequest("send client credentials either with HTTP Basic or in the body, not both".into()));
+            return Err(OAuthError::InvalidRequest(
+                "send client credentials either with HTTP Basic or in the body, not both".into(),
+            ));
         }
         Some(pair) => pair,
         None => match (params.client_id.take(), params.client_secret.take()) {
@@ -132,7 +148,9 @@ pub async fn exchange_token(
     };
     let audience = match (params.audience.take(), params.resource.take()) {
         (Some(a), Some(r)) if a != r => {
-            return Err(OAuthError::InvalidRequest("audience and resource differ; send one".into()));
+            return Err(OAuthError::InvalidRequest(
+                "audience and resource differ; send one".into(),
+            ));
         }
         (a, r) => a.or(r),
     };

@@ -28,7 +28,11 @@ fn cached_json(req: &HttpRequest, body: String, max_age: u32) -> HttpResponse {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut res = if matches { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    let mut res = if matches {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
     res.insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
         .insert_header((header::ETAG, etag));
     if matches {

@@ -42,7 +42,11 @@ pub fn new_api_key(prefix: &str, env: Environment) -> String {
 
 /// Makes a new `api_secret`.
 pub fn new_api_secret(prefix: &str, env: Environment) -> SecretString {
-    let body = format!("{prefix}s_{}_{}", env.as_str(), random_base62(SECRET_BODY_LEN));
+    let body = format!(
+        "{prefix}s_{}_{}",
+        env.as_str(),
+        random_base62(SECRET_BODY_LEN)
+    );
     let sum = checksum(&body);
     SecretString::from(body + &sum)
 }
@@ -118,8 +122,14 @@ mod tests {
         bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
         let typo = SecretString::from(String::from_utf8(bytes).unwrap());
         assert!(!secret_is_well_formed("tm", &typo));
-        assert!(!secret_is_well_formed("tm", &SecretString::from("".to_owned())));
-        assert!(!secret_is_well_formed("tm", &SecretString::from("tms_live_".to_owned())));
+        assert!(!secret_is_well_formed(
+            "tm",
+            &SecretString::from("".to_owned())
+        ));
+        assert!(!secret_is_well_formed(
+            "tm",
+            &SecretString::from("tms_live_".to_owned())
+        ));
     }
 
     #[test]

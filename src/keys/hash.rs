@@ -23,7 +23,8 @@ pub struct HasherError(String);
 impl SecretHasher {
     /// Builds a hasher for the given cost.
     pub fn new(cfg: Argon2Config) -> Result<Self, HasherError> {
-        let params = Params::new(cfg.m_kib, cfg.t, cfg.p, None).map_err(|e| HasherError(e.to_string()))?;
+        let params =
+            Params::new(cfg.m_kib, cfg.t, cfg.p, None).map_err(|e| HasherError(e.to_string()))?;
         Ok(Self { params })
     }
 
@@ -56,7 +57,12 @@ mod tests {
     use super::*;
 
     fn cheap() -> SecretHasher {
-        SecretHasher::new(Argon2Config { m_kib: 64, t: 1, p: 1 }).unwrap()
+        SecretHasher::new(Argon2Config {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        })
+        .unwrap()
     }
 
     #[test]
@@ -70,14 +76,20 @@ mod tests {
         let secret = SecretString::from("right".to_owned());
         let h = cheap().hash(&secret).unwrap();
         assert!(SecretHasher::verify(&secret, &h));
-        assert!(!SecretHasher::verify(&SecretString::from("wrong".to_owned()), &h));
+        assert!(!SecretHasher::verify(
+            &SecretString::from("wrong".to_owned()),
+            &h
+        ));
         assert!(!SecretHasher::verify(&secret, "not a hash"));
     }
 
     #[test]
     fn same_secret_gets_a_different_salt() {
         let secret = SecretString::from("x".to_owned());
-        assert_ne!(cheap().hash(&secret).unwrap(), cheap().hash(&secret).unwrap());
+        assert_ne!(
+            cheap().hash(&secret).unwrap(),
+            cheap().hash(&secret).unwrap()
+        );
     }
 }
 
@@ -105,19 +117,21 @@ impl HashPool {
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         for i in 0..threads.max(1) {
             let rx = rx.clone();
-            let spawned = std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || {
-                loop {
-                    // Hold the lock only to take a job, not to run it.
-                    let job = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return, // every sender dropped: shut down
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        // Hold the lock only to take a job, not to run it.
+                        let job = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return, // every sender dropped: shut down
+                        }
                     }
-                }
-            });
+                });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start an argon2 thread");
             }
@@ -125,7 +139,10 @@ impl HashPool {
         Self { hasher, jobs: tx }
     }
 
-    async fn submit<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, PoolBusy> {
+    async fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PoolBusy> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = tx.send(f());
@@ -135,7 +152,11 @@ impl HashPool {
     }
 
     /// Verifies `secret` against each stored hash in turn; true if any matches.
-    pub async fn verify_any(&self, secret: SecretString, hashes: Vec<String>) -> Result<bool, PoolBusy> {
+    pub async fn verify_any(
+        &self,
+        secret: SecretString,
+        hashes: Vec<String>,
+    ) -> Result<bool, PoolBusy> {
         self.submit(move || {
             let started = std::time::Instant::now();
             let ok = hashes.iter().any(|h| SecretHasher::verify(&secret, h));
@@ -146,7 +167,10 @@ impl HashPool {
     }
 
     /// Hashes a new secret.
-    pub async fn hash(&self, secret: SecretString) -> Result<Result<String, HasherError>, PoolBusy> {
+    pub async fn hash(
+        &self,
+        secret: SecretString,
+    ) -> Result<Result<String, HasherError>, PoolBusy> {
         let hasher = self.hasher.clone();
         self.submit(move || hasher.hash(&secret)).await
     }

@@ -29,8 +29,25 @@ pub const MAX_GRACE_SECONDS: u64 = 7 * 24 * 3600;
 
 /// Claim names a key may not set: they are ours to fill in.
 pub const REGISTERED_CLAIMS: &[&str] = &[
-    "iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "scope", "env", "typ",
-    "auth_time", "acr", "amr", "azp", "cnf", "act", "may_act", "nonce",
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "jti",
+    "client_id",
+    "scope",
+    "env",
+    "typ",
+    "auth_time",
+    "acr",
+    "amr",
+    "azp",
+    "cnf",
+    "act",
+    "may_act",
+    "nonce",
 ];
 
 /// One invalid field.
@@ -126,7 +143,10 @@ impl UpdateKey {
         add(self.name.is_some(), "name");
         add(self.scopes.is_some(), "scopes");
         add(self.allowed_ips.is_some(), "allowed_ips");
-        add(self.rate_limit_per_minute != Patch::Absent, "rate_limit_per_minute");
+        add(
+            self.rate_limit_per_minute != Patch::Absent,
+            "rate_limit_per_minute",
+        );
         add(self.audiences.is_some(), "audiences");
         add(self.token_ttl_seconds != Patch::Absent, "token_ttl_seconds");
         add(self.claims.is_some(), "claims");
@@ -154,19 +174,31 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 fn wrong(field: &str, expected: &str, got: &Value) -> InputError {
-    InputError::Malformed(format!("{field}: expected {expected}, got {}", type_name(got)))
+    InputError::Malformed(format!(
+        "{field}: expected {expected}, got {}",
+        type_name(got)
+    ))
 }
 
 impl Fields {
     fn new(body: Value) -> Result<Self, InputError> {
         match body {
-            Value::Object(map) => Ok(Self { map, errors: Vec::new() }),
-            other => Err(InputError::Malformed(format!("expected a JSON object, got {}", type_name(&other)))),
+            Value::Object(map) => Ok(Self {
+                map,
+                errors: Vec::new(),
+            }),
+            other => Err(InputError::Malformed(format!(
+                "expected a JSON object, got {}",
+                type_name(&other)
+            ))),
         }
     }
 
     fn invalid(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError { field: field.to_owned(), message: message.into() });
+        self.errors.push(FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        });
     }
 
     fn raw(&mut self, field: &str) -> Patch<Value> {
@@ -203,12 +235,19 @@ impl Fields {
         })
     }
 
-    fn object(&mut self, field: &str, max_bytes: usize) -> Result<Patch<Map<String, Value>>, InputError> {
+    fn object(
+        &mut self,
+        field: &str,
+        max_bytes: usize,
+    ) -> Result<Patch<Map<String, Value>>, InputError> {
         Ok(match self.raw(field) {
             Patch::Set(Value::Object(m)) => {
                 let size = Value::Object(m.clone()).to_string().len();
                 if size > max_bytes {
-                    self.invalid(field, format!("must be at most {max_bytes} bytes of compact JSON, got {size}"));
+                    self.invalid(
+                        field,
+                        format!("must be at most {max_bytes} bytes of compact JSON, got {size}"),
+                    );
                 }
                 Patch::Set(m)
             }
@@ -265,10 +304,16 @@ impl Fields {
         }
         for s in &list {
             if !scope::is_scope_token(s) {
-                self.invalid("scopes", format!("{s:?} is not a valid scope (RFC 6749 §3.3)"));
+                self.invalid(
+                    "scopes",
+                    format!("{s:?} is not a valid scope (RFC 6749 §3.3)"),
+                );
             } else if let Some(catalog) = &policy.allowed_scopes {
                 if !catalog.contains(s) && !scope::RESERVED.contains(&s.as_str()) {
-                    self.invalid("scopes", format!("{s:?} is not in TOKENMINT_ALLOWED_SCOPES"));
+                    self.invalid(
+                        "scopes",
+                        format!("{s:?} is not in TOKENMINT_ALLOWED_SCOPES"),
+                    );
                 }
             }
         }
@@ -313,7 +358,10 @@ impl Fields {
         if let Some(c) = &claims {
             for name in c.keys() {
                 if REGISTERED_CLAIMS.contains(&name.as_str()) {
-                    self.invalid("claims", format!("{name:?} is a registered claim and is set by the server"));
+                    self.invalid(
+                        "claims",
+                        format!("{name:?} is a registered claim and is set by the server"),
+                    );
                 }
             }
         }
@@ -323,13 +371,18 @@ impl Fields {
     fn expires_at(&mut self, now: DateTime<Utc>) -> Result<Patch<DateTime<Utc>>, InputError> {
         Ok(match self.string("expires_at")? {
             Patch::Set(s) => match DateTime::parse_from_rfc3339(&s) {
-                Ok(t) if t.with_timezone(&Utc) > now => Patch::Set(super::truncate_micros(t.with_timezone(&Utc))),
+                Ok(t) if t.with_timezone(&Utc) > now => {
+                    Patch::Set(super::truncate_micros(t.with_timezone(&Utc)))
+                }
                 Ok(_) => {
                     self.invalid("expires_at", "must be in the future");
                     Patch::Absent
                 }
                 Err(_) => {
-                    self.invalid("expires_at", "must be an RFC 3339 timestamp such as 2030-01-01T00:00:00Z");
+                    self.invalid(
+                        "expires_at",
+                        "must be an RFC 3339 timestamp such as 2030-01-01T00:00:00Z",
+                    );
                     Patch::Absent
                 }
             },
@@ -348,7 +401,11 @@ impl Fields {
                 self.invalid(&field, "unknown field");
             }
         }
-        if self.errors.is_empty() { Ok(()) } else { Err(InputError::Invalid(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(InputError::Invalid(self.errors))
+        }
     }
 }
 
@@ -366,7 +423,11 @@ fn is_absolute_uri(s: &str) -> bool {
 }
 
 /// Validates `POST /v1/api-keys` (and `tokenmint api-key create`).
-pub fn parse_create(body: Value, policy: &KeyPolicy, now: DateTime<Utc>) -> Result<CreateKey, InputError> {
+pub fn parse_create(
+    body: Value,
+    policy: &KeyPolicy,
+    now: DateTime<Utc>,
+) -> Result<CreateKey, InputError> {
     let mut f = Fields::new(body)?;
     let name = f.name(true)?;
     let scopes = f.scopes(policy)?;
@@ -374,7 +435,10 @@ pub fn parse_create(body: Value, policy: &KeyPolicy, now: DateTime<Utc>) -> Resu
         Patch::Set(s) => {
             let n = s.chars().count();
             if n == 0 || n > 255 || s.chars().any(char::is_control) {
-                f.invalid("subject", "must be 1 to 255 characters without control characters");
+                f.invalid(
+                    "subject",
+                    "must be 1 to 255 characters without control characters",
+                );
             }
             Some(s)
         }
@@ -392,9 +456,13 @@ pub fn parse_create(body: Value, policy: &KeyPolicy, now: DateTime<Utc>) -> Resu
     };
     let expires_at = f.expires_at(now)?.into_option();
     let allowed_ips = f.allowed_ips()?;
-    let rate_limit_per_minute = f.number("rate_limit_per_minute", 1, MAX_RATE_LIMIT)?.into_option();
+    let rate_limit_per_minute = f
+        .number("rate_limit_per_minute", 1, MAX_RATE_LIMIT)?
+        .into_option();
     let audiences = f.audiences()?;
-    let token_ttl_seconds = f.number("token_ttl_seconds", 1, u64::from(policy.max_ttl_seconds))?.into_option();
+    let token_ttl_seconds = f
+        .number("token_ttl_seconds", 1, u64::from(policy.max_ttl_seconds))?
+        .into_option();
     let claims = f.claims()?;
     let metadata = f.object("metadata", MAX_METADATA_BYTES)?.into_option();
     f.finish(&[])?;
@@ -414,7 +482,11 @@ pub fn parse_create(body: Value, policy: &KeyPolicy, now: DateTime<Utc>) -> Resu
 }
 
 /// Validates `PATCH /v1/api-keys/{id}`.
-pub fn parse_update(body: Value, policy: &KeyPolicy, now: DateTime<Utc>) -> Result<UpdateKey, InputError> {
+pub fn parse_update(
+    body: Value,
+    policy: &KeyPolicy,
+    now: DateTime<Utc>,
+) -> Result<UpdateKey, InputError> {
     let mut f = Fields::new(body)?;
     let update = UpdateKey {
         name: f.name(false)?,
@@ -428,8 +500,17 @@ pub fn parse_update(body: Value, policy: &KeyPolicy, now: DateTime<Utc>) -> Resu
         metadata: f.object("metadata", MAX_METADATA_BYTES)?.into_option(),
     };
     f.finish(&[
-        "id", "api_key", "api_secret", "subject", "environment", "status", "created_at", "updated_at",
-        "last_used_at", "revoked_at", "previous_secret_expires_at",
+        "id",
+        "api_key",
+        "api_secret",
+        "subject",
+        "environment",
+        "status",
+        "created_at",
+        "updated_at",
+        "last_used_at",
+        "revoked_at",
+        "previous_secret_expires_at",
     ])?;
     Ok(update)
 }
@@ -437,7 +518,10 @@ pub fn parse_update(body: Value, policy: &KeyPolicy, now: DateTime<Utc>) -> Resu
 /// Validates the rotate body (`{grace_period_seconds?}`); an empty body is `{}`.
 pub fn parse_rotate(body: Value) -> Result<u32, InputError> {
     let mut f = Fields::new(body)?;
-    let grace = f.number("grace_period_seconds", 0, MAX_GRACE_SECONDS)?.into_option().unwrap_or(0);
+    let grace = f
+        .number("grace_period_seconds", 0, MAX_GRACE_SECONDS)?
+        .into_option()
+        .unwrap_or(0);
     f.finish(&[])?;
     Ok(grace)
 }
@@ -448,7 +532,11 @@ mod tests {
     use serde_json::json;
 
     fn policy() -> KeyPolicy {
-        KeyPolicy { prefix: "tm".into(), allowed_scopes: None, max_ttl_seconds: 3600 }
+        KeyPolicy {
+            prefix: "tm".into(),
+            allowed_scopes: None,
+            max_ttl_seconds: 3600,
+        }
     }
 
     fn invalid_fields(e: InputError) -> Vec<String> {
@@ -486,8 +574,17 @@ mod tests {
         assert_eq!(
             fields,
             [
-                "allowed_ips", "audiences", "claims", "colour", "environment", "expires_at", "metadata",
-                "name", "rate_limit_per_minute", "scopes", "token_ttl_seconds"
+                "allowed_ips",
+                "audiences",
+                "claims",
+                "colour",
+                "environment",
+                "expires_at",
+                "metadata",
+                "name",
+                "rate_limit_per_minute",
+                "scopes",
+                "token_ttl_seconds"
             ]
         );
     }
@@ -502,20 +599,40 @@ mod tests {
             json!({"name": "x", "metadata": []}),
             json!({"name": "x", "rate_limit_per_minute": "10"}),
         ] {
-            assert!(matches!(parse_create(body.clone(), &policy(), Utc::now()), Err(InputError::Malformed(_))), "{body}");
+            assert!(
+                matches!(
+                    parse_create(body.clone(), &policy(), Utc::now()),
+                    Err(InputError::Malformed(_))
+                ),
+                "{body}"
+            );
         }
     }
 
     #[test]
     fn missing_name_is_a_validation_error() {
-        assert_eq!(invalid_fields(parse_create(json!({}), &policy(), Utc::now()).unwrap_err()), ["name"]);
+        assert_eq!(
+            invalid_fields(parse_create(json!({}), &policy(), Utc::now()).unwrap_err()),
+            ["name"]
+        );
     }
 
     #[test]
     fn catalog_limits_scopes_but_reserved_ones_pass() {
-        let p = KeyPolicy { allowed_scopes: Some(vec!["read".into()]), ..policy() };
-        assert!(parse_create(json!({"name": "a", "scopes": ["read", "tokenmint:admin"]}), &p, Utc::now()).is_ok());
-        let e = parse_create(json!({"name": "a", "scopes": ["write"]}), &p, Utc::now()).unwrap_err();
+        let p = KeyPolicy {
+            allowed_scopes: Some(vec!["read".into()]),
+            ..policy()
+        };
+        assert!(
+            parse_create(
+                json!({"name": "a", "scopes": ["read", "tokenmint:admin"]}),
+                &p,
+                Utc::now()
+            )
+            .is_ok()
+        );
+        let e =
+            parse_create(json!({"name": "a", "scopes": ["write"]}), &p, Utc::now()).unwrap_err();
         assert_eq!(invalid_fields(e), ["scopes"]);
     }
 
@@ -525,14 +642,25 @@ mod tests {
         assert_eq!(u.expires_at, Patch::Null);
         assert_eq!(u.rate_limit_per_minute, Patch::Absent);
         assert_eq!(u.fields(), ["expires_at"]);
-        let e = parse_update(json!({"subject": "x", "environment": "test"}), &policy(), Utc::now()).unwrap_err();
+        let e = parse_update(
+            json!({"subject": "x", "environment": "test"}),
+            &policy(),
+            Utc::now(),
+        )
+        .unwrap_err();
         assert_eq!(invalid_fields(e).len(), 2);
     }
 
     #[test]
     fn rotate_grace_is_bounded() {
         assert_eq!(parse_rotate(json!({})).unwrap(), 0);
-        assert_eq!(parse_rotate(json!({"grace_period_seconds": 60})).unwrap(), 60);
-        assert!(matches!(parse_rotate(json!({"grace_period_seconds": 604801})), Err(InputError::Invalid(_))));
+        assert_eq!(
+            parse_rotate(json!({"grace_period_seconds": 60})).unwrap(),
+            60
+        );
+        assert!(matches!(
+            parse_rotate(json!({"grace_period_seconds": 604801})),
+            Err(InputError::Invalid(_))
+        ));
     }
 }

@@ -133,7 +133,9 @@ impl ApiKey {
             updated_at: self.updated_at,
             last_used_at: self.last_used_at,
             revoked_at: self.revoked_at,
-            previous_secret_expires_at: self.previous_secret_live(now).and(self.previous_secret_expires_at),
+            previous_secret_expires_at: self
+                .previous_secret_live(now)
+                .and(self.previous_secret_expires_at),
         }
     }
 }

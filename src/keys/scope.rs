@@ -19,7 +19,8 @@ pub const MAX_SCOPE_LEN: usize = 200;
 pub fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_SCOPE_LEN
-        && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// Splits the space-separated wire form; no token is validated here.
@@ -50,20 +51,30 @@ pub enum ScopeRequestError {
 /// Down-scoping: the requested scopes must be a subset of the key's. The
 /// answer keeps the key's order without duplicates; `None` or an empty request
 /// means every scope of the key.
-pub fn narrow(granted: &[String], requested: Option<&str>) -> Result<Vec<String>, ScopeRequestError> {
+pub fn narrow(
+    granted: &[String],
+    requested: Option<&str>,
+) -> Result<Vec<String>, ScopeRequestError> {
     let requested = match requested {
         Some(r) if !r.trim().is_empty() => r,
         _ => return Ok(granted.to_vec()),
     };
     // Only single spaces separate tokens on the wire; anything else is malformed.
-    if requested.split(' ').any(|t| !t.is_empty() && !is_scope_token(t)) {
+    if requested
+        .split(' ')
+        .any(|t| !t.is_empty() && !is_scope_token(t))
+    {
         return Err(ScopeRequestError::Malformed);
     }
     let asked: Vec<&str> = split(requested).collect();
     if let Some(missing) = asked.iter().find(|a| !granted.iter().any(|g| g == *a)) {
         return Err(ScopeRequestError::NotGranted((*missing).to_owned()));
     }
-    Ok(granted.iter().filter(|g| asked.contains(&g.as_str())).cloned().collect())
+    Ok(granted
+        .iter()
+        .filter(|g| asked.contains(&g.as_str()))
+        .cloned()
+        .collect())
 }
 
 #[cfg(test)]
@@ -92,8 +103,14 @@ mod tests {
         assert_eq!(narrow(&granted, None).unwrap(), granted);
         assert_eq!(narrow(&granted, Some("")).unwrap(), granted);
         assert_eq!(narrow(&granted, Some("c a c")).unwrap(), v(&["a", "c"]));
-        assert_eq!(narrow(&granted, Some("a d")), Err(ScopeRequestError::NotGranted("d".into())));
-        assert_eq!(narrow(&granted, Some("a\tb")), Err(ScopeRequestError::Malformed));
+        assert_eq!(
+            narrow(&granted, Some("a d")),
+            Err(ScopeRequestError::NotGranted("d".into()))
+        );
+        assert_eq!(
+            narrow(&granted, Some("a\tb")),
+            Err(ScopeRequestError::Malformed)
+        );
         assert_eq!(narrow(&[], None).unwrap(), Vec::<String>::new());
     }
 

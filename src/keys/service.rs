@@ -58,7 +58,12 @@ pub struct KeyService {
 impl KeyService {
     /// Builds the service.
     pub fn new(db: Db, hashes: HashPool, policy: KeyPolicy) -> Self {
-        Self { db, hashes, policy, on_change: None }
+        Self {
+            db,
+            hashes,
+            policy,
+            on_change: None,
+        }
     }
 
     /// Registers the hook run after every committed change.
@@ -79,7 +84,11 @@ impl KeyService {
     }
 
     /// Creates a key from a JSON body; returns it with its secret (shown once).
-    pub async fn create(&self, body: Value, actor: Actor) -> Result<(ApiKey, SecretString), KeyError> {
+    pub async fn create(
+        &self,
+        body: Value,
+        actor: Actor,
+    ) -> Result<(ApiKey, SecretString), KeyError> {
         let now = now_micros();
         let req = input::parse_create(body, &self.policy, now)?;
         let environment = req.environment.unwrap_or(Environment::Live);
@@ -131,7 +140,12 @@ impl KeyService {
 
     /// One page of keys (one more than `limit` is fetched by the caller to
     /// know whether a next page exists).
-    pub async fn list(&self, filter: KeyFilter, after: Option<Position>, limit: i64) -> Result<Vec<ApiKey>, KeyError> {
+    pub async fn list(
+        &self,
+        filter: KeyFilter,
+        after: Option<Position>,
+        limit: i64,
+    ) -> Result<Vec<ApiKey>, KeyError> {
         let now = now_micros();
         Ok(self
             .db
@@ -156,16 +170,32 @@ impl KeyService {
                         name: patch.name.unwrap_or(key.name),
                         scopes: patch.scopes.unwrap_or(key.scopes).join(" "),
                         allowed_ips: store::join_ips(&patch.allowed_ips.unwrap_or(key.allowed_ips)),
-                        rate_limit_per_minute: patch.rate_limit_per_minute.apply(key.rate_limit_per_minute).map(i64::from),
+                        rate_limit_per_minute: patch
+                            .rate_limit_per_minute
+                            .apply(key.rate_limit_per_minute)
+                            .map(i64::from),
                         audiences: patch.audiences.unwrap_or(key.audiences).join(" "),
-                        token_ttl_seconds: patch.token_ttl_seconds.apply(key.token_ttl_seconds).map(i64::from),
+                        token_ttl_seconds: patch
+                            .token_ttl_seconds
+                            .apply(key.token_ttl_seconds)
+                            .map(i64::from),
                         claims: Value::Object(patch.claims.unwrap_or(key.claims)).to_string(),
                         metadata: Value::Object(patch.metadata.unwrap_or(key.metadata)).to_string(),
-                        expires_at: patch.expires_at.apply(key.expires_at).map(|t| t.naive_utc()),
+                        expires_at: patch
+                            .expires_at
+                            .apply(key.expires_at)
+                            .map(|t| t.naive_utc()),
                         updated_at: now.naive_utc(),
                     };
                     store::update(conn, id, &changes)?;
-                    audit::record(conn, &actor, action::UPDATED, Some(id), Some(json!({ "fields": fields })), now)?;
+                    audit::record(
+                        conn,
+                        &actor,
+                        action::UPDATED,
+                        Some(id),
+                        Some(json!({ "fields": fields })),
+                        now,
+                    )?;
                     store::find_by_id(conn, id)?.ok_or(KeyError::NotFound)
                 })
             })
@@ -177,7 +207,12 @@ impl KeyService {
     /// Issues a new secret. With a grace period the current secret keeps
     /// working until it ends; any older grace ends at once (at most two
     /// secrets ever work).
-    pub async fn rotate(&self, id: Uuid, body: Value, actor: Actor) -> Result<(ApiKey, SecretString), KeyError> {
+    pub async fn rotate(
+        &self,
+        id: Uuid,
+        body: Value,
+        actor: Actor,
+    ) -> Result<(ApiKey, SecretString), KeyError> {
         let grace = input::parse_rotate(body)?;
         let current = self.get(id).await?;
         if current.revoked_at.is_some() {
@@ -201,7 +236,9 @@ impl KeyService {
                         let now = now_micros();
                         let until = now + chrono::Duration::seconds(i64::from(grace));
                         let previous = (grace > 0).then_some((key.secret_hash.as_str(), until));
-                        if store::swap_secret(conn, id, &key.secret_hash, &new_hash, previous, now)? == 0 {
+                        if store::swap_secret(conn, id, &key.secret_hash, &new_hash, previous, now)?
+                            == 0
+                        {
                             return Ok(None);
                         }
                         let details = json!({ "grace_period_seconds": grace });

@@ -64,7 +64,10 @@ fn corrupt(what: &str, id: &str) -> DbError {
 }
 
 fn words(s: &str) -> Vec<String> {
-    s.split(' ').filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    s.split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 impl ApiKeyRow {
@@ -97,7 +100,8 @@ impl ApiKeyRow {
     /// The domain key; a row that does not parse is reported, never guessed.
     pub fn into_key(self) -> Result<ApiKey, DbError> {
         let id = Uuid::parse_str(&self.id).map_err(|_| corrupt("id", &self.id))?;
-        let environment = Environment::parse(&self.environment).ok_or_else(|| corrupt("environment", &self.id))?;
+        let environment = Environment::parse(&self.environment)
+            .ok_or_else(|| corrupt("environment", &self.id))?;
         let allowed_ips = words(&self.allowed_ips)
             .iter()
             .map(|c| c.parse())
@@ -107,7 +111,11 @@ impl ApiKeyRow {
             Ok(serde_json::Value::Object(m)) => Ok(m),
             _ => Err(corrupt(what, &self.id)),
         };
-        let small = |v: Option<i64>, what: &str| v.map(u32::try_from).transpose().map_err(|_| corrupt(what, &self.id));
+        let small = |v: Option<i64>, what: &str| {
+            v.map(u32::try_from)
+                .transpose()
+                .map_err(|_| corrupt(what, &self.id))
+        };
         Ok(ApiKey {
             id,
             claims: object(&self.claims, "claims")?,
@@ -135,12 +143,17 @@ impl ApiKeyRow {
 
 /// Space-separated CIDRs.
 pub fn join_ips(ips: &[ipnet::IpNet]) -> String {
-    ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+    ips.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Inserts a new key.
 pub fn insert(conn: &mut DbConnection, key: &ApiKey) -> Result<(), DbError> {
-    diesel::insert_into(dsl::api_keys).values(ApiKeyRow::from_key(key)).execute(conn)?;
+    diesel::insert_into(dsl::api_keys)
+        .values(ApiKeyRow::from_key(key))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -194,7 +207,9 @@ pub fn list(
     q = match filter.status {
         None => q,
         Some(KeyStatus::Revoked) => q.filter(dsl::revoked_at.is_not_null()),
-        Some(KeyStatus::Expired) => q.filter(dsl::revoked_at.is_null()).filter(dsl::expires_at.le(now)),
+        Some(KeyStatus::Expired) => q
+            .filter(dsl::revoked_at.is_null())
+            .filter(dsl::expires_at.le(now)),
         Some(KeyStatus::Active) => q
             .filter(dsl::revoked_at.is_null())
             .filter(dsl::expires_at.is_null().or(dsl::expires_at.gt(now))),
@@ -223,7 +238,9 @@ pub fn list(
 
 /// Writes the patchable columns.
 pub fn update(conn: &mut DbConnection, id: Uuid, changes: &KeyChanges) -> Result<usize, DbError> {
-    Ok(diesel::update(dsl::api_keys.find(id.to_string())).set(changes).execute(conn)?)
+    Ok(diesel::update(dsl::api_keys.find(id.to_string()))
+        .set(changes)
+        .execute(conn)?)
 }
 
 /// Replaces the secret only if it is still `expected_hash` (compare-and-set),
@@ -273,7 +290,11 @@ pub fn revoke(conn: &mut DbConnection, id: Uuid, now: DateTime<Utc>) -> Result<u
 }
 
 /// Moves `last_used_at` forward (never back).
-pub fn touch_last_used(conn: &mut DbConnection, id: Uuid, at: DateTime<Utc>) -> Result<(), DbError> {
+pub fn touch_last_used(
+    conn: &mut DbConnection,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
     let at = naive(at);
     diesel::update(
         dsl::api_keys
@@ -286,11 +307,17 @@ pub fn touch_last_used(conn: &mut DbConnection, id: Uuid, at: DateTime<Utc>) -> 
 }
 
 /// `(api_key, revoked_at)` of keys revoked at or after `since`.
-pub fn revoked_since(conn: &mut DbConnection, since: DateTime<Utc>) -> Result<Vec<(String, DateTime<Utc>)>, DbError> {
+pub fn revoked_since(
+    conn: &mut DbConnection,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>)>, DbError> {
     let rows: Vec<(String, Option<NaiveDateTime>)> = dsl::api_keys
         .filter(dsl::revoked_at.ge(naive(since)))
         .order(dsl::revoked_at.desc())
         .select((dsl::api_key, dsl::revoked_at))
         .load(conn)?;
-    Ok(rows.into_iter().filter_map(|(k, at)| at.map(|t| (k, utc(t)))).collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|(k, at)| at.map(|t| (k, utc(t))))
+        .collect())
 }

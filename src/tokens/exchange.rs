@@ -84,8 +84,22 @@ pub struct Exchanger {
 
 impl Exchanger {
     /// Builds the exchanger.
-    pub fn new(db: Db, hashes: HashPool, issuer: TokenIssuer, prefix: String, default_audience: String, usage: Arc<UsageLog>) -> Self {
-        Self { db, hashes, issuer, prefix, default_audience, usage }
+    pub fn new(
+        db: Db,
+        hashes: HashPool,
+        issuer: TokenIssuer,
+        prefix: String,
+        default_audience: String,
+        usage: Arc<UsageLog>,
+    ) -> Self {
+        Self {
+            db,
+            hashes,
+            issuer,
+            prefix,
+            default_audience,
+            usage,
+        }
     }
 
     fn deny(&self, key: Option<&ApiKey>, reason: &'static str) -> ExchangeError {
@@ -95,7 +109,11 @@ impl Exchanger {
     }
 
     /// Authenticates the pair and issues a token.
-    pub async fn exchange(&self, req: ExchangeRequest, now: DateTime<Utc>) -> Result<IssuedToken, ExchangeError> {
+    pub async fn exchange(
+        &self,
+        req: ExchangeRequest,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, ExchangeError> {
         // Shape and checksum first: a typo costs neither a query nor argon2.
         if !format::api_key_is_well_formed(&self.prefix, &req.api_key)
             || !format::secret_is_well_formed(&self.prefix, &req.api_secret)
@@ -103,7 +121,10 @@ impl Exchanger {
             return Err(self.deny(None, "malformed_credentials"));
         }
         let api_key = req.api_key.clone();
-        let key = self.db.run(move |conn| store::find_by_api_key(conn, &api_key)).await?;
+        let key = self
+            .db
+            .run(move |conn| store::find_by_api_key(conn, &api_key))
+            .await?;
         // The api_key is public, so an unknown one costs no argon2 work: doing
         // it anyway would hand attackers a CPU amplifier (see docs/SECURITY.md).
         let Some(key) = key else {
@@ -122,7 +143,11 @@ impl Exchanger {
             hashes.push(previous.to_owned());
         }
         crate::telemetry::verify_cache(false);
-        let ok = self.hashes.verify_any(req.api_secret, hashes).await.map_err(|_| ExchangeError::Busy)?;
+        let ok = self
+            .hashes
+            .verify_any(req.api_secret, hashes)
+            .await
+            .map_err(|_| ExchangeError::Busy)?;
         if !ok {
             return Err(self.deny(Some(&key), "wrong_secret"));
         }
@@ -130,10 +155,20 @@ impl Exchanger {
     }
 
     /// The part after authentication: scope, audience, signing.
-    fn authorized(&self, key: &ApiKey, scope: Option<&str>, audience: Option<&str>, now: DateTime<Utc>) -> Result<IssuedToken, ExchangeError> {
+    fn authorized(
+        &self,
+        key: &ApiKey,
+        scope: Option<&str>,
+        audience: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, ExchangeError> {
         let scopes = scope::narrow(&key.scopes, scope).map_err(|e| match e {
-            ScopeRequestError::Malformed => ExchangeError::InvalidScope("the scope parameter is malformed".into()),
-            ScopeRequestError::NotGranted(s) => ExchangeError::InvalidScope(format!("scope {s:?} is not granted to this key")),
+            ScopeRequestError::Malformed => {
+                ExchangeError::InvalidScope("the scope parameter is malformed".into())
+            }
+            ScopeRequestError::NotGranted(s) => {
+                ExchangeError::InvalidScope(format!("scope {s:?} is not granted to this key"))
+            }
         })?;
         let audience = match audience.filter(|a| !a.is_empty()) {
             None => self.default_audience.as_str(),
@@ -141,10 +176,13 @@ impl Exchanger {
             Some(a) if key.audiences.is_empty() && a == self.default_audience => a,
             Some(_) => return Err(ExchangeError::InvalidTarget),
         };
-        let token = self.issuer.issue(key, &scopes, audience, now).map_err(|e| {
-            tracing::error!(error = %e, "signing failed");
-            ExchangeError::Internal
-        })?;
+        let token = self
+            .issuer
+            .issue(key, &scopes, audience, now)
+            .map_err(|e| {
+                tracing::error!(error = %e, "signing failed");
+                ExchangeError::Internal
+            })?;
         self.usage.used(key.id, now);
         Ok(token)
     }

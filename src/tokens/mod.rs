@@ -71,7 +71,11 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     /// Builds the issuer.
     pub fn new(ring: Arc<KeyRing>, issuer: String, max_ttl_seconds: u32) -> Self {
-        Self { ring, issuer, max_ttl_seconds }
+        Self {
+            ring,
+            issuer,
+            max_ttl_seconds,
+        }
     }
 
     /// The key ring (for JWKS and verification).
@@ -87,10 +91,18 @@ impl TokenIssuer {
     /// Issues a token for `key` with the already-narrowed `scopes`. `exp` is
     /// `iat` plus the key's TTL (never above the server's) and never past the
     /// key's own expiry.
-    pub fn issue(&self, key: &ApiKey, scopes: &[String], audience: &str, now: DateTime<Utc>) -> Result<IssuedToken, SigningError> {
+    pub fn issue(
+        &self,
+        key: &ApiKey,
+        scopes: &[String],
+        audience: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, SigningError> {
         let signer = self.ring.signer().ok_or(SigningError::Sign)?;
         let iat = now.timestamp();
-        let ttl = key.token_ttl_seconds.map_or(self.max_ttl_seconds, |t| t.min(self.max_ttl_seconds));
+        let ttl = key
+            .token_ttl_seconds
+            .map_or(self.max_ttl_seconds, |t| t.min(self.max_ttl_seconds));
         let mut exp = iat + i64::from(ttl);
         if let Some(until) = key.expires_at {
             exp = exp.min(until.timestamp()).max(iat);
@@ -108,7 +120,8 @@ impl TokenIssuer {
             jti: Uuid::new_v4().to_string(),
             extra: key.claims.clone(),
         };
-        let header = serde_json::json!({ "alg": signer.alg.as_str(), "typ": TOKEN_TYPE, "kid": signer.kid });
+        let header =
+            serde_json::json!({ "alg": signer.alg.as_str(), "typ": TOKEN_TYPE, "kid": signer.kid });
         let payload = serde_json::to_vec(&claims).map_err(|_| SigningError::Sign)?;
         let mut token = B64.encode(header.to_string());
         token.push('.');
@@ -116,6 +129,11 @@ impl TokenIssuer {
         let signature = signer.sign(token.as_bytes())?;
         token.push('.');
         token.push_str(&B64.encode(signature));
-        Ok(IssuedToken { access_token: token, expires_in: exp - iat, scope: claims.scope.clone(), claims })
+        Ok(IssuedToken {
+            access_token: token,
+            expires_in: exp - iat,
+            scope: claims.scope.clone(),
+            claims,
+        })
     }
 }

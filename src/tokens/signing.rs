@@ -11,7 +11,8 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+    RsaKeyPair,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -80,7 +81,10 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -101,15 +105,30 @@ fn b64(bytes: &[u8]) -> String {
 
 /// RFC 7638: SHA-256 over the required members in lexicographic order.
 fn thumbprint(members: &[(&str, &str)]) -> String {
-    let canonical = Value::Object(members.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect());
+    let canonical = Value::Object(
+        members
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect(),
+    );
     // serde_json's Map is a BTreeMap here, so keys serialise sorted.
-    b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.to_string().as_bytes()).as_ref())
+    b64(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.to_string().as_bytes())
+            .as_ref(),
+    )
 }
 
 impl SigningKey {
     /// Parses a PKCS#8 private key of any supported algorithm.
-    pub fn from_pkcs8(der: &[u8], path: PathBuf, created: SystemTime) -> Result<Self, SigningError> {
-        let bad = |why: &str| SigningError::BadKey { path: path.display().to_string(), why: why.to_owned() };
+    pub fn from_pkcs8(
+        der: &[u8],
+        path: PathBuf,
+        created: SystemTime,
+    ) -> Result<Self, SigningError> {
+        let bad = |why: &str| SigningError::BadKey {
+            path: path.display().to_string(),
+            why: why.to_owned(),
+        };
         let (pair, alg, members, decoding): (Pair, SigningAlg, Vec<(&str, String)>, DecodingKey) =
             if let Ok(k) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der) {
                 let point = k.public_key().as_ref();
@@ -117,13 +136,24 @@ impl SigningKey {
                     return Err(bad("unexpected P-256 public key encoding"));
                 }
                 let (x, y) = (b64(&point[1..33]), b64(&point[33..65]));
-                let decoding = DecodingKey::from_ec_components(&x, &y).map_err(|_| bad("bad EC key"))?;
-                let m = vec![("crv", "P-256".to_owned()), ("kty", "EC".to_owned()), ("x", x), ("y", y)];
+                let decoding =
+                    DecodingKey::from_ec_components(&x, &y).map_err(|_| bad("bad EC key"))?;
+                let m = vec![
+                    ("crv", "P-256".to_owned()),
+                    ("kty", "EC".to_owned()),
+                    ("x", x),
+                    ("y", y),
+                ];
                 (Pair::Es256(k), SigningAlg::Es256, m, decoding)
             } else if let Ok(k) = Ed25519KeyPair::from_pkcs8(der) {
                 let x = b64(k.public_key().as_ref());
-                let decoding = DecodingKey::from_ed_components(&x).map_err(|_| bad("bad Ed25519 key"))?;
-                let m = vec![("crv", "Ed25519".to_owned()), ("kty", "OKP".to_owned()), ("x", x)];
+                let decoding =
+                    DecodingKey::from_ed_components(&x).map_err(|_| bad("bad Ed25519 key"))?;
+                let m = vec![
+                    ("crv", "Ed25519".to_owned()),
+                    ("kty", "OKP".to_owned()),
+                    ("x", x),
+                ];
                 (Pair::EdDsa(k), SigningAlg::EdDsa, m, decoding)
             } else if let Ok(k) = RsaKeyPair::from_pkcs8(der) {
                 if k.public_modulus_len() < 256 {
@@ -132,7 +162,8 @@ impl SigningKey {
                 let public = k.public_key();
                 let n = b64(public.modulus().big_endian_without_leading_zero());
                 let e = b64(public.exponent().big_endian_without_leading_zero());
-                let decoding = DecodingKey::from_rsa_components(&n, &e).map_err(|_| bad("bad RSA key"))?;
+                let decoding =
+                    DecodingKey::from_rsa_components(&n, &e).map_err(|_| bad("bad RSA key"))?;
                 let m = vec![("e", e), ("kty", "RSA".to_owned()), ("n", n)];
                 (Pair::Rs256(k), SigningAlg::Rs256, m, decoding)
             } else {
@@ -147,18 +178,30 @@ impl SigningKey {
         jwk.insert("kid".into(), json!(kid));
         jwk.insert("alg".into(), json!(alg.as_str()));
         jwk.insert("use".into(), json!("sig"));
-        Ok(Self { kid, alg, jwk: Value::Object(jwk), created, path, pair, decoding })
+        Ok(Self {
+            kid,
+            alg,
+            jwk: Value::Object(jwk),
+            created,
+            path,
+            pair,
+            decoding,
+        })
     }
 
     /// Signs a JWS signing input (`b64(header).b64(claims)`).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
         let rng = SystemRandom::new();
         match &self.pair {
-            Pair::Es256(k) => k.sign(&rng, message).map(|s| s.as_ref().to_vec()).map_err(|_| SigningError::Sign),
+            Pair::Es256(k) => k
+                .sign(&rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| SigningError::Sign),
             Pair::EdDsa(k) => Ok(k.sign(message).as_ref().to_vec()),
             Pair::Rs256(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
-                k.sign(&RSA_PKCS1_SHA256, &rng, message, &mut sig).map_err(|_| SigningError::Sign)?;
+                k.sign(&RSA_PKCS1_SHA256, &rng, message, &mut sig)
+                    .map_err(|_| SigningError::Sign)?;
                 Ok(sig)
             }
         }
@@ -172,7 +215,10 @@ impl SigningKey {
 
 /// Generates a new private key as PKCS#8 DER.
 pub fn generate_pkcs8(alg: SigningAlg) -> Result<Vec<u8>, SigningError> {
-    let fail = || SigningError::BadKey { path: "(generated)".into(), why: "key generation failed".into() };
+    let fail = || SigningError::BadKey {
+        path: "(generated)".into(),
+        why: "key generation failed".into(),
+    };
     Ok(match alg {
         SigningAlg::Es256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
             .and_then(|k| k.to_pkcs8v1())
@@ -193,7 +239,10 @@ pub fn generate_pkcs8(alg: SigningAlg) -> Result<Vec<u8>, SigningError> {
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> SigningError {
-    SigningError::Io { path: path.display().to_string(), why: e.to_string() }
+    SigningError::Io {
+        path: path.display().to_string(),
+        why: e.to_string(),
+    }
 }
 
 /// Writes a new key into `dir` (mode 0600, never overwriting) and returns it.
@@ -211,8 +260,13 @@ pub fn generate_into(dir: &Path, alg: SigningAlg) -> Result<SigningKey, SigningE
         opts.mode(0o600);
     }
     let mut file = opts.open(&path).map_err(|e| io_err(&path, e))?;
-    file.write_all(pem.as_bytes()).and_then(|_| file.sync_all()).map_err(|e| io_err(&path, e))?;
-    let created = file.metadata().and_then(|m| m.modified()).unwrap_or_else(|_| SystemTime::now());
+    file.write_all(pem.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|e| io_err(&path, e))?;
+    let created = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| SystemTime::now());
     SigningKey::from_pkcs8(&der, path, created)
 }
 
@@ -245,7 +299,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SigningKey>, SigningError> {
         if parsed.tag() != "PRIVATE KEY" {
             return Err(SigningError::BadKey {
                 path: path.display().to_string(),
-                why: format!("expected a PKCS#8 \"PRIVATE KEY\" block, got {:?}", parsed.tag()),
+                why: format!(
+                    "expected a PKCS#8 \"PRIVATE KEY\" block, got {:?}",
+                    parsed.tag()
+                ),
             });
         }
         let created = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
@@ -266,7 +323,11 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// Loads the folder, generating a first key if it holds none.
-    pub fn load_or_generate(dir: &Path, alg: SigningAlg, token_ttl: Duration) -> Result<Self, SigningError> {
+    pub fn load_or_generate(
+        dir: &Path,
+        alg: SigningAlg,
+        token_ttl: Duration,
+    ) -> Result<Self, SigningError> {
         let mut keys = load_dir(dir)?;
         if keys.is_empty() {
             let key = generate_into(dir, alg)?;
@@ -278,7 +339,10 @@ impl KeyRing {
 
     /// Builds a ring from keys ordered newest first.
     pub fn new(keys: Vec<SigningKey>, token_ttl: Duration) -> Self {
-        Self { keys, retire_after: token_ttl + Duration::from_secs(60) }
+        Self {
+            keys,
+            retire_after: token_ttl + Duration::from_secs(60),
+        }
     }
 
     /// The key that signs new tokens.
@@ -290,9 +354,17 @@ impl KeyRing {
     /// older key until `retire_after` has passed since its successor appeared.
     pub fn published(&self, now: SystemTime) -> impl Iterator<Item = &SigningKey> {
         let retire_after = self.retire_after;
-        self.keys.iter().enumerate().filter(move |(i, _)| {
-            *i == 0 || self.keys.get(i - 1).is_some_and(|newer| newer.created + retire_after > now)
-        }).map(|(_, k)| k)
+        self.keys
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| {
+                *i == 0
+                    || self
+                        .keys
+                        .get(i - 1)
+                        .is_some_and(|newer| newer.created + retire_after > now)
+            })
+            .map(|(_, k)| k)
     }
 
     /// A published key by `kid`.
@@ -324,11 +396,17 @@ mod tests {
             assert_eq!(loaded.len(), 1);
             assert_eq!(loaded[0].kid, made.kid);
             assert_eq!(loaded[0].alg, alg);
-            assert_eq!(made.path.file_name().unwrap().to_str().unwrap(), format!("{}.pem", made.kid));
+            assert_eq!(
+                made.path.file_name().unwrap().to_str().unwrap(),
+                format!("{}.pem", made.kid)
+            );
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                assert_eq!(fs::metadata(&made.path).unwrap().permissions().mode() & 0o777, 0o600);
+                assert_eq!(
+                    fs::metadata(&made.path).unwrap().permissions().mode() & 0o777,
+                    0o600
+                );
             }
         }
     }
@@ -353,13 +431,23 @@ mod tests {
         let t = ring.signer().unwrap().created;
         assert!(ring.find(&old_kid, t + Duration::from_secs(3600)).is_some());
         assert!(ring.find(&old_kid, t + Duration::from_secs(3661)).is_none());
-        assert_eq!(ring.jwks(t + Duration::from_secs(4000))["keys"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            ring.jwks(t + Duration::from_secs(4000))["keys"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
     fn a_non_pkcs8_file_is_refused_with_its_path() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("junk.pem"), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
+        fs::write(
+            dir.path().join("junk.pem"),
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
         let err = load_dir(dir.path()).unwrap_err().to_string();
         assert!(err.contains("junk.pem"), "{err}");
     }

@@ -47,11 +47,12 @@ impl UsageLog {
     pub fn denied(&self, key: Option<Uuid>, reason: &'static str) {
         if let Ok(mut s) = self.state.lock() {
             s.denied_since.get_or_insert_with(Utc::now);
-            let entry = if s.denied.len() >= MAX_DENIED_ENTRIES && !s.denied.contains_key(&(key, reason)) {
-                (None, reason)
-            } else {
-                (key, reason)
-            };
+            let entry =
+                if s.denied.len() >= MAX_DENIED_ENTRIES && !s.denied.contains_key(&(key, reason)) {
+                    (None, reason)
+                } else {
+                    (key, reason)
+                };
             *s.denied.entry(entry).or_insert(0) += 1;
         }
     }
@@ -60,7 +61,9 @@ impl UsageLog {
     /// counts. What fails to write is put back for the next flush.
     pub async fn flush(&self, db: &Db, with_denied: bool) -> Result<(), DbError> {
         let (used, denied, since) = {
-            let Ok(mut s) = self.state.lock() else { return Ok(()) };
+            let Ok(mut s) = self.state.lock() else {
+                return Ok(());
+            };
             let used = std::mem::take(&mut s.last_used);
             let (denied, since) = if with_denied {
                 (std::mem::take(&mut s.denied), s.denied_since.take())
@@ -80,10 +83,21 @@ impl UsageLog {
                         store::touch_last_used(conn, *id, *at)?;
                     }
                     let now = now_micros();
-                    let actor = Actor { id: "token_endpoint".into(), ip: None, request_id: None };
+                    let actor = Actor {
+                        id: "token_endpoint".into(),
+                        ip: None,
+                        request_id: None,
+                    };
                     for ((key, reason), count) in &d {
                         let details = json!({ "reason": reason, "count": count, "since": since });
-                        audit::record(conn, &actor, action::EXCHANGE_DENIED, *key, Some(details), now)?;
+                        audit::record(
+                            conn,
+                            &actor,
+                            action::EXCHANGE_DENIED,
+                            *key,
+                            Some(details),
+                            now,
+                        )?;
                     }
                     Ok::<_, DbError>(())
                 })

@@ -27,13 +27,20 @@ pub enum VerifyError {
 
 /// Verifies a token against the ring. `audience` `None` skips the audience
 /// check (introspection accepts any audience we issued for).
-pub fn verify(ring: &KeyRing, token: &str, issuer: &str, audience: Option<&str>) -> Result<AccessClaims, VerifyError> {
+pub fn verify(
+    ring: &KeyRing,
+    token: &str,
+    issuer: &str,
+    audience: Option<&str>,
+) -> Result<AccessClaims, VerifyError> {
     let header = decode_header(token).map_err(|_| VerifyError::Malformed)?;
     if header.typ.as_deref() != Some(TOKEN_TYPE) {
         return Err(VerifyError::WrongType);
     }
     let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
-    let key = ring.find(&kid, SystemTime::now()).ok_or(VerifyError::UnknownKey)?;
+    let key = ring
+        .find(&kid, SystemTime::now())
+        .ok_or(VerifyError::UnknownKey)?;
     // The algorithm comes from our key, never from the token: `none`, HS256
     // keyed with the public key, or any other swap fails here.
     let alg = key.alg.jwt_algorithm();

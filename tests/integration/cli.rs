@@ -1,0 +1,220 @@
+//! The binary itself: the bootstrap path of README (a fresh data folder,
+//! `api-key create`, `serve`, an exchange over HTTP) and start-up errors.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tokenmint");
+
+/// A child process that is killed when dropped.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `tokenmint` in `dir` with a clean environment plus `vars`.
+pub fn tokenmint(dir: &std::path::Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env("TOKENMINT_ARGON2_M_KIB", "256")
+        .env("TOKENMINT_ARGON2_T", "1");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Starts `tokenmint serve` on a free port and waits until it is ready.
+pub async fn start_server(dir: &std::path::Path, vars: &[(&str, &str)]) -> (Server, String) {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut all = vec![("TOKENMINT_BIND", bind.as_str())];
+    all.extend_from_slice(vars);
+    let child = tokenmint(dir, &[], &all)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let base = format!("http://{bind}");
+    let client = awc::Client::default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status().as_u16() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "server did not become ready");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    (server, base)
+}
+
+#[actix_web::test]
+async fn bootstrap_an_admin_key_from_a_fresh_folder_and_exchange_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The documented command, on the default SQLite file and keys folder.
+    let out = tokenmint(
+        dir.path(),
+        &[
+            "api-key",
+            "create",
+            "--name",
+            "root",
+            "--scope",
+            "tokenmint:admin",
+        ],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is the JSON of the key");
+    assert_eq!(created["scopes"], json!(["tokenmint:admin"]));
+    assert!(dir.path().join("data/tokenmint.db").exists());
+    let (_server, base) = start_server(dir.path(), &[]).await;
+    let client = awc::Client::default();
+    let mut r = client
+        .post(format!("{base}/auth/token"))
+        .send_json(&json!({ "api_key": created["api_key"], "api_secret": created["api_secret"] }))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let token: Value = r.json().await.unwrap();
+    let access = token["access_token"].as_str().unwrap();
+    // The new admin can use the admin API.
+    let mut r = client
+        .get(format!("{base}/v1/api-keys"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let list: Value = r.json().await.unwrap();
+    assert_eq!(list["data"][0]["id"], created["id"]);
+    // The key files: one PEM, mode 0600.
+    let pems: Vec<_> = std::fs::read_dir(dir.path().join("keys"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(pems.len(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            pems[0].metadata().unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // The CLI sees the key and revokes it; the audit says `cli`.
+    let out = tokenmint(dir.path(), &["api-key", "list"], &[])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["id"], created["id"]);
+    let id = created["id"].as_str().unwrap();
+    let out = tokenmint(dir.path(), &["api-key", "revoke", id], &[])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut r = client
+        .get(format!("{base}/v1/api-keys"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "{:?}", r.body().await);
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("TOKENMINT_TOKEN_TTL_SECONDS", "soon"),
+        ("DATABASE_URL", "mysql://db"),
+        ("TOKENMINT_SIGNING_ALG", "none"),
+        ("TOKENMINT_BIND", "everywhere"),
+    ] {
+        let out = tokenmint(dir.path(), &["migrate"], &[(var, value)])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(var), "{stderr}");
+    }
+}
+
+#[test]
+fn cli_failures_are_one_line_and_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokenmint(
+        dir.path(),
+        &["api-key", "create", "--name", "x", "--scope", "bad\"scope"],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.trim().lines().last().unwrap_or("");
+    assert!(last.contains("scopes"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn signing_key_generate_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    for alg in ["ES256", "EdDSA", "RS256"] {
+        let out = tokenmint(dir.path(), &["signing-key", "generate", "--alg", alg], &[])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let made: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(made["alg"], alg);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = tokenmint(dir.path(), &["signing-key", "list"], &[])
+        .output()
+        .unwrap();
+    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 3);
+    assert_eq!(keys[0]["alg"], "RS256");
+    assert_eq!(keys[0]["signer"], true);
+    let out = tokenmint(
+        dir.path(),
+        &["signing-key", "generate", "--alg", "HS256"],
+        &[],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+}

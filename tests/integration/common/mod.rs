@@ -1,0 +1,311 @@
+//! Test fixtures: a real tokenmint server on an ephemeral port, on SQLite or
+//! on a fresh PostgreSQL database that is dropped afterwards, and builders
+//! for keys and admin tokens.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::OnceLock;
+
+use actix_web::{HttpServer, web};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::{Value, json};
+use tokenmint::AppState;
+use tokenmint::audit::Actor;
+use tokenmint::config::Config;
+
+pub mod client;
+pub use client::Resp;
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed test on both backends:
+/// `both_backends!(my_test, other_test);` where `async fn my_test(b: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[actix_web::test] async fn $name() { super::$name($crate::common::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[actix_web::test] async fn $name() {
+                if !$crate::common::postgres_available() { return; }
+                super::$name($crate::common::Backend::Postgres).await
+            })*
+        }
+    };
+}
+
+/// The server the Postgres leg creates its databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TOKENMINT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Whether the Postgres leg can run. With `TOKENMINT_REQUIRE_POSTGRES=1`
+/// (set by CI) an unreachable server fails the test instead of skipping it.
+pub fn postgres_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    let ok = *AVAILABLE.get_or_init(|| PgConnection::establish(&postgres_admin_url()).is_ok());
+    if !ok {
+        if std::env::var("TOKENMINT_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            panic!(
+                "TOKENMINT_REQUIRE_POSTGRES=1 but PostgreSQL at {} is unreachable",
+                postgres_admin_url()
+            );
+        }
+        eprintln!(
+            "\n*** POSTGRES LEG SKIPPED: no PostgreSQL at {} (set TOKENMINT_TEST_POSTGRES_URL) ***\n",
+            postgres_admin_url()
+        );
+    }
+    ok
+}
+
+/// A throwaway Postgres database, dropped (connections and all) on drop.
+struct PgDatabase {
+    name: String,
+}
+
+impl PgDatabase {
+    fn create() -> (Self, String) {
+        let name = format!("tokenmint_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin =
+            PgConnection::establish(&postgres_admin_url()).expect("postgres admin connection");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create test database");
+        let base = postgres_admin_url();
+        let url = match base.rfind('/') {
+            Some(i) if base[..i].ends_with(|c: char| c != '/') => format!("{}/{name}", &base[..i]),
+            _ => format!("{base}/{name}"),
+        };
+        (Self { name }, url)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&postgres_admin_url()) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+/// Builds a [`TestApp`].
+pub struct TestAppBuilder {
+    backend: Backend,
+    vars: BTreeMap<String, String>,
+}
+
+impl TestAppBuilder {
+    /// Sets a configuration variable, as the environment would.
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.vars.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Starts the server.
+    pub async fn build(self) -> TestApp {
+        self.start(true).await
+    }
+
+    /// Starts the server without running migrations (for a database that is down).
+    pub async fn build_unmigrated(self) -> TestApp {
+        self.start(false).await
+    }
+
+    async fn start(self, migrate: bool) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (pg, url) = match self.backend {
+            Backend::Sqlite => (
+                None,
+                format!("sqlite://{}", dir.path().join("tokenmint.db").display()),
+            ),
+            Backend::Postgres => {
+                let (db, url) = PgDatabase::create();
+                (Some(db), url)
+            }
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut vars = BTreeMap::from([
+            ("DATABASE_URL".to_owned(), url),
+            ("TOKENMINT_BIND".to_owned(), addr.to_string()),
+            (
+                "TOKENMINT_KEYS_DIR".to_owned(),
+                dir.path().join("keys").display().to_string(),
+            ),
+            // Cheap argon2 keeps the suite fast; production cost is a config value.
+            ("TOKENMINT_ARGON2_M_KIB".to_owned(), "256".to_owned()),
+            ("TOKENMINT_ARGON2_T".to_owned(), "1".to_owned()),
+        ]);
+        vars.extend(self.vars);
+        let config = Config::from_sources(None, |n| vars.get(n).cloned()).expect("test config");
+        let state = web::Data::new(AppState::build(config).expect("state"));
+        if migrate {
+            state.db.migrate().expect("migrations");
+        }
+        let server_state = state.clone();
+        let server = HttpServer::new(move || tokenmint::app(server_state.clone()))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .expect("listen")
+            .run();
+        actix_web::rt::spawn(server);
+        TestApp {
+            state,
+            base: format!("http://{addr}"),
+            client: awc::Client::default(),
+            dir,
+            pg,
+        }
+    }
+}
+
+/// A running server and what it needs; everything is removed on drop.
+pub struct TestApp {
+    pub state: web::Data<AppState>,
+    pub base: String,
+    pub client: awc::Client,
+    pub dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+}
+
+/// A key as created, with its secret.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub id: String,
+    pub api_key: String,
+    pub api_secret: String,
+    pub body: Value,
+}
+
+impl TestApp {
+    /// Starts configuring a server on `backend`.
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder {
+            backend,
+            vars: BTreeMap::new(),
+        }
+    }
+
+    /// A server with the default test configuration.
+    pub async fn start(backend: Backend) -> TestApp {
+        Self::builder(backend).build().await
+    }
+
+    /// Starts building a key through the domain layer.
+    pub fn key(&self) -> ApiKeyBuilder<'_> {
+        ApiKeyBuilder {
+            app: self,
+            body: json!({ "name": "test key" }),
+            expired: false,
+        }
+    }
+
+    /// Exchanges a key pair (JSON form) and returns the response.
+    pub async fn exchange(&self, key: &Created, extra: Value) -> Resp {
+        let mut body = json!({ "api_key": key.api_key, "api_secret": key.api_secret });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        self.post_json("/auth/token", &body, None).await
+    }
+
+    /// A fresh access token with `scopes` (a new key is created for it).
+    pub async fn token(&self, scopes: &[&str]) -> String {
+        let key = self.key().scopes(scopes).create().await;
+        self.token_for(&key).await
+    }
+
+    /// An access token of an existing key.
+    pub async fn token_for(&self, key: &Created) -> String {
+        let r = self.exchange(key, json!({})).await;
+        assert_eq!(r.status, 200, "exchange failed: {}", r.text());
+        r.json()["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// An admin token (`tokenmint:admin`).
+    pub async fn admin_token(&self) -> String {
+        self.token(&["tokenmint:admin"]).await
+    }
+}
+
+/// Builds an API key for a test.
+pub struct ApiKeyBuilder<'a> {
+    app: &'a TestApp,
+    body: Value,
+    expired: bool,
+}
+
+impl ApiKeyBuilder<'_> {
+    pub fn name(mut self, name: &str) -> Self {
+        self.body["name"] = json!(name);
+        self
+    }
+    pub fn scopes(mut self, scopes: &[&str]) -> Self {
+        self.body["scopes"] = json!(scopes);
+        self
+    }
+    /// Any other create field.
+    pub fn field(mut self, name: &str, value: Value) -> Self {
+        self.body[name] = value;
+        self
+    }
+    /// Makes the key already expired (written past validation, as time would).
+    pub fn expired(mut self) -> Self {
+        self.expired = true;
+        self
+    }
+
+    /// Creates the key.
+    pub async fn create(self) -> Created {
+        let (key, secret) = self
+            .app
+            .state
+            .keys
+            .create(self.body, Actor::cli())
+            .await
+            .expect("create key");
+        let id = key.id.to_string();
+        if self.expired {
+            let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).naive_utc();
+            let kid = id.clone();
+            self.app
+                .state
+                .db
+                .run(move |conn| {
+                    use diesel::prelude::*;
+                    use tokenmint::db::schema::api_keys::dsl;
+                    diesel::update(dsl::api_keys.find(kid))
+                        .set(dsl::expires_at.eq(Some(past)))
+                        .execute(conn)
+                        .map_err(tokenmint::db::DbError::from)
+                })
+                .await
+                .expect("expire key");
+        }
+        let body = serde_json::to_value(key.view(chrono::Utc::now())).expect("view");
+        Created {
+            id,
+            api_key: key.api_key,
+            api_secret: secrecy::ExposeSecret::expose_secret(&secret).to_owned(),
+            body,
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! `POST /auth/introspect` and `GET /auth/revocations`.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::common::{Backend, TestApp};
+
+both_backends!(
+    introspection_answers_by_rfc7662,
+    revocations_list_recently_revoked_keys
+);
+
+async fn introspection_answers_by_rfc7662(b: Backend) {
+    let app = TestApp::start(b).await;
+    let caller = app.token(&["tokenmint:introspect"]).await;
+    let auth = format!("Bearer {caller}");
+    let key = app.key().scopes(&["x"]).create().await;
+    let token = app.token_for(&key).await;
+    let r = app
+        .post_form(
+            "/auth/introspect",
+            &format!("token={token}"),
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["active"], true);
+    assert_eq!(body["client_id"], key.api_key.as_str());
+    assert_eq!(body["scope"], "x");
+    assert_eq!(body["token_type"], "Bearer");
+    for field in ["sub", "aud", "iss", "exp", "iat", "nbf", "jti", "env"] {
+        assert!(!body[field].is_null(), "missing {field}");
+    }
+    // Garbage and tampered tokens are inactive, with nothing else said.
+    let tampered = format!("{}x", &token[..token.len() - 1]);
+    for t in ["garbage", tampered.as_str()] {
+        let r = app
+            .post_form(
+                "/auth/introspect",
+                &format!("token={t}"),
+                &[("authorization", &auth)],
+            )
+            .await;
+        assert_eq!(r.json(), json!({ "active": false }));
+    }
+    // After revocation the same token is inactive.
+    let admin = app.admin_token().await;
+    app.send(
+        "DELETE",
+        &format!("/v1/api-keys/{}", key.id),
+        &[("authorization", &format!("Bearer {admin}"))],
+        None,
+    )
+    .await;
+    let r = app
+        .post_form(
+            "/auth/introspect",
+            &format!("token={token}"),
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.json(), json!({ "active": false }));
+    // Expired key: inactive.
+    let exp = app.key().create().await;
+    let exp_token = app.token_for(&exp).await;
+    let id = exp.id.clone();
+    app.state
+        .db
+        .run(move |conn| {
+            use diesel::prelude::*;
+            use tokenmint::db::schema::api_keys::dsl;
+            let past = (chrono::Utc::now() - chrono::Duration::seconds(5)).naive_utc();
+            diesel::update(dsl::api_keys.find(id))
+                .set(dsl::expires_at.eq(Some(past)))
+                .execute(conn)
+                .map_err(tokenmint::db::DbError::from)
+        })
+        .await
+        .unwrap();
+    let r = app
+        .post_form(
+            "/auth/introspect",
+            &format!("token={exp_token}"),
+            &[("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.json(), json!({ "active": false }));
+    // Callers: none → 401, without the scope → 403, admin → allowed.
+    app.post_form("/auth/introspect", &format!("token={token}"), &[])
+        .await
+        .assert_problem(401);
+    let plain = app.token(&["x"]).await;
+    app.post_form(
+        "/auth/introspect",
+        &format!("token={token}"),
+        &[("authorization", &format!("Bearer {plain}"))],
+    )
+    .await
+    .assert_problem(403);
+    let r = app
+        .post_form(
+            "/auth/introspect",
+            &format!("token={caller}"),
+            &[("authorization", &format!("Bearer {admin}"))],
+        )
+        .await;
+    assert_eq!(r.json()["active"], true);
+    // Missing token parameter.
+    app.post_form("/auth/introspect", "", &[("authorization", &auth)])
+        .await
+        .assert_oauth_error(400, "invalid_request");
+}
+
+async fn revocations_list_recently_revoked_keys(b: Backend) {
+    let app = TestApp::start(b).await;
+    let admin = app.admin_token().await;
+    let key = app.key().create().await;
+    let r = app.get("/auth/revocations", None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["data"], json!([]));
+    app.send(
+        "DELETE",
+        &format!("/v1/api-keys/{}", key.id),
+        &[("authorization", &format!("Bearer {admin}"))],
+        None,
+    )
+    .await;
+    let r = app.get("/auth/revocations", None).await.json();
+    assert_eq!(r["data"][0]["client_id"], key.api_key.as_str());
+    assert!(r["data"][0]["revoked_at"].is_string());
+}

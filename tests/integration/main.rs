@@ -1,0 +1,14 @@
+//! The integration suite: every test drives the real HTTP app on a real
+//! database. `both_backends!` runs a test on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod admin;
+mod cli;
+mod interop;
+mod introspect;
+mod ops;
+mod token;
+mod token_errors;
