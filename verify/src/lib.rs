@@ -1,0 +1,1 @@
+//! Offline verification of tokenmint access tokens (work in progress).
