@@ -13,6 +13,14 @@ use crate::db::DbError;
 use crate::keys::input::{FieldError, InputError};
 use crate::keys::service::KeyError;
 use crate::tokens::exchange::ExchangeError;
+use crate::tokens::limits::{Limited, RateInfo};
+
+/// The `RateLimit-Limit/Remaining/Reset` headers (IETF httpapi draft).
+pub fn rate_limit_headers(res: &mut actix_web::HttpResponseBuilder, info: &RateInfo) {
+    res.insert_header(("RateLimit-Limit", info.limit.to_string()))
+        .insert_header(("RateLimit-Remaining", info.remaining.to_string()))
+        .insert_header(("RateLimit-Reset", info.reset.to_string()));
+}
 
 tokio::task_local! {
     /// The request id of the request being served, for error bodies.
@@ -44,7 +52,7 @@ pub enum OAuthError {
     #[error("body too large")]
     TooLarge,
     #[error("rate limited")]
-    RateLimited { retry_after: u64 },
+    RateLimited(Limited),
     #[error("temporarily unavailable")]
     Unavailable,
     #[error("server error")]
@@ -70,7 +78,7 @@ impl OAuthError {
                 "the body must be application/json or application/x-www-form-urlencoded".into(),
             ),
             Self::TooLarge => ("invalid_request", "the body is larger than 8 KiB".into()),
-            Self::RateLimited { .. } => (
+            Self::RateLimited(_) => (
                 "rate_limited",
                 "too many requests; retry after the given delay".into(),
             ),
@@ -89,7 +97,7 @@ impl ResponseError for OAuthError {
             Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -104,8 +112,9 @@ impl ResponseError for OAuthError {
             Self::InvalidClient { basic: true } => {
                 res.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="tokenmint""#));
             }
-            Self::RateLimited { retry_after } => {
-                res.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            Self::RateLimited(limited) => {
+                res.insert_header((header::RETRY_AFTER, limited.retry_after.to_string()));
+                rate_limit_headers(&mut res, &limited.info);
             }
             Self::Unavailable => {
                 res.insert_header((header::RETRY_AFTER, RETRY_AFTER_UNAVAILABLE.to_string()));
@@ -122,7 +131,7 @@ impl From<ExchangeError> for OAuthError {
             ExchangeError::InvalidClient => Self::InvalidClient { basic: false },
             ExchangeError::InvalidScope(d) => Self::InvalidScope(d),
             ExchangeError::InvalidTarget => Self::InvalidTarget,
-            ExchangeError::RateLimited { retry_after } => Self::RateLimited { retry_after },
+            ExchangeError::RateLimited(limited) => Self::RateLimited(limited),
             ExchangeError::Busy | ExchangeError::Unavailable => Self::Unavailable,
             ExchangeError::Internal => Self::Internal,
         }

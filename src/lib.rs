@@ -25,11 +25,13 @@ use actix_web::{App, HttpServer, web};
 
 use config::Config;
 use db::Db;
+use keys::cache::{CacheLimits, KeyCache};
 use keys::hash::{HashPool, SecretHasher};
 use keys::input::KeyPolicy;
 use keys::service::KeyService;
 use tokens::TokenIssuer;
 use tokens::exchange::Exchanger;
+use tokens::limits::Limits;
 use tokens::signing::KeyRing;
 use tokens::usage::UsageLog;
 
@@ -41,6 +43,10 @@ pub struct AppState {
     pub exchanger: Exchanger,
     pub issuer: TokenIssuer,
     pub usage: Arc<UsageLog>,
+    pub cache: Arc<KeyCache>,
+    pub limits: Arc<Limits>,
+    /// Cross-replica invalidation (Postgres only); stops when dropped.
+    pub listener: Option<db::notify::Listener>,
     /// The discovery document, serialised once.
     pub discovery: String,
 }
@@ -68,15 +74,35 @@ impl AppState {
             allowed_scopes: config.allowed_scopes.clone(),
             max_ttl_seconds: config.token_ttl_seconds,
         };
-        let keys = KeyService::new(db.clone(), hashes.clone(), policy);
-        let exchanger = Exchanger::new(
-            db.clone(),
+        let cache = Arc::new(KeyCache::new(CacheLimits::default()));
+        let limits = Arc::new(Limits::new(
+            config.failed_auth_per_minute,
+            config.rate_limit_per_minute,
+        ));
+        let local = cache.clone();
+        let keys = KeyService::new(db.clone(), hashes.clone(), policy)
+            .with_change_hook(Arc::new(move |_, api_key: &str| local.invalidate(api_key)));
+        let exchanger = Exchanger {
+            db: db.clone(),
             hashes,
-            issuer.clone(),
-            config.key_prefix.clone(),
-            config.audience.clone(),
-            usage.clone(),
-        );
+            issuer: issuer.clone(),
+            prefix: config.key_prefix.clone(),
+            default_audience: config.audience.clone(),
+            usage: usage.clone(),
+            cache: cache.clone(),
+            limits: limits.clone(),
+        };
+        let listener = match &config.database_url {
+            config::DatabaseUrl::Postgres(url) => {
+                let (on_change, on_lost) = (cache.clone(), cache.clone());
+                Some(db::notify::listen(
+                    url.clone(),
+                    move |api_key| on_change.invalidate(api_key),
+                    move || on_lost.invalidate_all(),
+                )?)
+            }
+            config::DatabaseUrl::Sqlite(_) => None,
+        };
         let mut state = Self {
             config: Arc::new(config),
             db,
@@ -84,6 +110,9 @@ impl AppState {
             exchanger,
             issuer,
             usage,
+            cache,
+            limits,
+            listener,
             discovery: String::new(),
         };
         state.discovery = http::well_known::discovery_document(&state).to_string();

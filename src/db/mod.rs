@@ -2,6 +2,7 @@
 //! embedded migrations, and the one helper that runs blocking work off the
 //! async workers.
 
+pub mod notify;
 pub mod schema;
 
 use std::time::Duration;

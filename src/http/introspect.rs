@@ -44,7 +44,9 @@ pub async fn introspect_token(
     let token = match (tokens.next(), tokens.next()) {
         (Some(t), None) if !t.is_empty() => t,
         (Some(_), Some(_)) => {
-            return Err(OAuthError::InvalidRequest("the parameter token is repeated".into()).into());
+            return Err(
+                OAuthError::InvalidRequest("the parameter token is repeated".into()).into(),
+            );
         }
         _ => return Err(OAuthError::InvalidRequest("token is required".into()).into()),
     };

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{BodyError, MAX_BODY_BYTES, client_ip, media_type, read_body};
 use crate::AppState;
-use crate::error::OAuthError;
+use crate::error::{OAuthError, rate_limit_headers};
 use crate::keys::now_micros;
 use crate::tokens::exchange::ExchangeRequest;
 
@@ -167,19 +167,23 @@ pub async fn exchange_token(
         Ok(_) => "issued",
         Err(e) => e.outcome(),
     });
-    let issued = result.map_err(|e| match OAuthError::from(e) {
+    let exchanged = result.map_err(|e| match OAuthError::from(e) {
         OAuthError::InvalidClient { .. } => OAuthError::InvalidClient { basic: used_basic },
         other => other,
     })?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(json!({
-            "access_token": issued.access_token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "scope": issued.scope,
-        })))
+    let issued = exchanged.token;
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    if let Some(rate) = &exchanged.rate {
+        rate_limit_headers(&mut res, rate);
+    }
+    Ok(res.json(json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": issued.scope,
+    })))
 }
 
 #[cfg(test)]

@@ -151,15 +151,16 @@ impl HashPool {
         rx.await.map_err(|_| PoolBusy)
     }
 
-    /// Verifies `secret` against each stored hash in turn; true if any matches.
+    /// Verifies `secret` against each stored hash in turn; the index of the
+    /// one that matches, if any.
     pub async fn verify_any(
         &self,
         secret: SecretString,
         hashes: Vec<String>,
-    ) -> Result<bool, PoolBusy> {
+    ) -> Result<Option<usize>, PoolBusy> {
         self.submit(move || {
             let started = std::time::Instant::now();
-            let ok = hashes.iter().any(|h| SecretHasher::verify(&secret, h));
+            let ok = hashes.iter().position(|h| SecretHasher::verify(&secret, h));
             crate::telemetry::observe_argon2(started.elapsed().as_secs_f64());
             ok
         })

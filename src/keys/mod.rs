@@ -1,5 +1,6 @@
 //! API keys: their formats, argon2 hashing, storage and lifecycle.
 
+pub mod cache;
 pub mod format;
 pub mod hash;
 pub mod input;

@@ -11,7 +11,7 @@ use super::input::{self, InputError, KeyPolicy};
 use super::store::{self, KeyChanges, KeyFilter, Position};
 use super::{ApiKey, Environment, format, now_micros};
 use crate::audit::{self, Actor, action};
-use crate::db::{Db, DbError, write_transaction};
+use crate::db::{Db, DbError, notify, write_transaction};
 
 /// Why a lifecycle call failed.
 #[derive(Debug, thiserror::Error)]
@@ -122,11 +122,14 @@ impl KeyService {
             .run(move |conn| {
                 write_transaction(conn, |conn| {
                     store::insert(conn, &stored)?;
+                    notify::key_changed(conn, &stored.api_key)?;
                     audit::record(conn, &actor, action::CREATED, Some(stored.id), None, now)
                 })
             })
             .await
             .map_err(KeyError::Db)?;
+        // A create can end a cached "no such key" answer.
+        self.changed(&key);
         Ok((key, secret))
     }
 
@@ -188,6 +191,7 @@ impl KeyService {
                         updated_at: now.naive_utc(),
                     };
                     store::update(conn, id, &changes)?;
+                    notify::key_changed(conn, &key.api_key)?;
                     audit::record(
                         conn,
                         &actor,
@@ -241,6 +245,7 @@ impl KeyService {
                         {
                             return Ok(None);
                         }
+                        notify::key_changed(conn, &key.api_key)?;
                         let details = json!({ "grace_period_seconds": grace });
                         audit::record(conn, &actor, action::ROTATED, Some(id), Some(details), now)?;
                         store::find_by_id(conn, id).map_err(KeyError::from)
@@ -268,6 +273,7 @@ impl KeyService {
                     }
                     let now = now_micros();
                     store::revoke(conn, id, now)?;
+                    notify::key_changed(conn, &key.api_key)?;
                     audit::record(conn, &actor, action::REVOKED, Some(id), None, now)?;
                     store::find_by_id(conn, id)?.ok_or(KeyError::NotFound)
                 })

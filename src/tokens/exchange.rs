@@ -1,5 +1,9 @@
 //! The token exchange: an `api_key`/`api_secret` pair in, a signed access
 //! token out. HTTP-free, so it can be tested and benchmarked on its own.
+//!
+//! Warm path (a key and secret seen recently): no database round trip and no
+//! argon2, only an HMAC, a cache lookup and one signature. Cold path: one
+//! indexed read and one argon2 verify on the dedicated pool.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -7,9 +11,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
+use super::limits::{Limited, Limits, RateInfo};
 use super::usage::UsageLog;
 use super::{IssuedToken, TokenIssuer};
 use crate::db::{Db, DbError};
+use crate::keys::cache::KeyCache;
 use crate::keys::hash::HashPool;
 use crate::keys::scope::{self, ScopeRequestError};
 use crate::keys::{ApiKey, KeyStatus, format, store};
@@ -21,6 +27,13 @@ pub struct ExchangeRequest {
     pub scope: Option<String>,
     pub audience: Option<String>,
     pub client_ip: IpAddr,
+}
+
+/// A successful exchange: the token and, if the key has a budget, its state.
+#[derive(Debug)]
+pub struct Exchanged {
+    pub token: IssuedToken,
+    pub rate: Option<RateInfo>,
 }
 
 /// Why an exchange failed. `InvalidClient` is deliberately one case: unknown
@@ -35,7 +48,7 @@ pub enum ExchangeError {
     #[error("invalid target")]
     InvalidTarget,
     #[error("too many requests")]
-    RateLimited { retry_after: u64 },
+    RateLimited(Limited),
     #[error("busy")]
     Busy,
     #[error("database unavailable")]
@@ -51,7 +64,7 @@ impl ExchangeError {
             Self::InvalidClient => "invalid_client",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
-            Self::RateLimited { .. } => "rate_limited",
+            Self::RateLimited(_) => "rate_limited",
             Self::Busy => "busy",
             Self::Unavailable => "unavailable",
             Self::Internal => "error",
@@ -74,38 +87,37 @@ impl From<DbError> for ExchangeError {
 /// Everything an exchange needs.
 #[derive(Clone)]
 pub struct Exchanger {
-    db: Db,
-    hashes: HashPool,
-    issuer: TokenIssuer,
-    prefix: String,
-    default_audience: String,
-    usage: Arc<UsageLog>,
+    pub(crate) db: Db,
+    pub(crate) hashes: HashPool,
+    pub(crate) issuer: TokenIssuer,
+    pub(crate) prefix: String,
+    pub(crate) default_audience: String,
+    pub(crate) usage: Arc<UsageLog>,
+    pub(crate) cache: Arc<KeyCache>,
+    pub(crate) limits: Arc<Limits>,
 }
 
 impl Exchanger {
-    /// Builds the exchanger.
-    pub fn new(
-        db: Db,
-        hashes: HashPool,
-        issuer: TokenIssuer,
-        prefix: String,
-        default_audience: String,
-        usage: Arc<UsageLog>,
-    ) -> Self {
-        Self {
-            db,
-            hashes,
-            issuer,
-            prefix,
-            default_audience,
-            usage,
-        }
-    }
-
-    fn deny(&self, key: Option<&ApiKey>, reason: &'static str) -> ExchangeError {
+    fn deny(&self, ip: IpAddr, key: Option<&ApiKey>, reason: &'static str) -> ExchangeError {
+        self.limits.record_failure(ip);
         self.usage.denied(key.map(|k| k.id), reason);
         tracing::debug!(reason, key_id = ?key.map(|k| k.id), "exchange denied");
         ExchangeError::InvalidClient
+    }
+
+    /// The key record, from memory or (once) from the database.
+    async fn lookup(&self, api_key: &str) -> Result<Option<Arc<ApiKey>>, ExchangeError> {
+        if let Some(hit) = self.cache.record(api_key) {
+            return Ok(hit);
+        }
+        let wanted = api_key.to_owned();
+        let found = self
+            .db
+            .run(move |conn| store::find_by_api_key(conn, &wanted))
+            .await?;
+        let found = found.map(Arc::new);
+        self.cache.put_record(api_key.to_owned(), found.clone());
+        Ok(found)
     }
 
     /// Authenticates the pair and issues a token.
@@ -113,45 +125,55 @@ impl Exchanger {
         &self,
         req: ExchangeRequest,
         now: DateTime<Utc>,
-    ) -> Result<IssuedToken, ExchangeError> {
-        // Shape and checksum first: a typo costs neither a query nor argon2.
+    ) -> Result<Exchanged, ExchangeError> {
+        let ip = req.client_ip;
+        // An address out of failure budget is stopped before any real work.
+        self.limits
+            .check_address(ip)
+            .map_err(ExchangeError::RateLimited)?;
+        // Shape and checksum next: a typo costs neither a query nor argon2.
         if !format::api_key_is_well_formed(&self.prefix, &req.api_key)
             || !format::secret_is_well_formed(&self.prefix, &req.api_secret)
         {
-            return Err(self.deny(None, "malformed_credentials"));
+            return Err(self.deny(ip, None, "malformed_credentials"));
         }
-        let api_key = req.api_key.clone();
-        let key = self
-            .db
-            .run(move |conn| store::find_by_api_key(conn, &api_key))
-            .await?;
         // The api_key is public, so an unknown one costs no argon2 work: doing
-        // it anyway would hand attackers a CPU amplifier (see docs/SECURITY.md).
-        let Some(key) = key else {
-            return Err(self.deny(None, "unknown_key"));
+        // it anyway would hand attackers a CPU amplifier (docs/SECURITY.md).
+        let Some(key) = self.lookup(&req.api_key).await? else {
+            return Err(self.deny(ip, None, "unknown_key"));
         };
         match key.status(now) {
             KeyStatus::Active => {}
-            KeyStatus::Revoked => return Err(self.deny(Some(&key), "revoked")),
-            KeyStatus::Expired => return Err(self.deny(Some(&key), "expired")),
+            KeyStatus::Revoked => return Err(self.deny(ip, Some(&key), "revoked")),
+            KeyStatus::Expired => return Err(self.deny(ip, Some(&key), "expired")),
         }
-        if !key.ip_allowed(req.client_ip) {
-            return Err(self.deny(Some(&key), "ip_not_allowed"));
+        if !key.ip_allowed(ip) {
+            return Err(self.deny(ip, Some(&key), "ip_not_allowed"));
         }
-        let mut hashes = vec![key.secret_hash.clone()];
+        let mut hashes: Vec<&str> = vec![&key.secret_hash];
         if let Some(previous) = key.previous_secret_live(now) {
-            hashes.push(previous.to_owned());
+            hashes.push(previous);
         }
-        crate::telemetry::verify_cache(false);
-        let ok = self
-            .hashes
-            .verify_any(req.api_secret, hashes)
-            .await
-            .map_err(|_| ExchangeError::Busy)?;
-        if !ok {
-            return Err(self.deny(Some(&key), "wrong_secret"));
+        let cached = self.cache.verified_index(key.id, &hashes, &req.api_secret);
+        crate::telemetry::verify_cache(cached.is_some());
+        if cached.is_none() {
+            let owned: Vec<String> = hashes.iter().map(|h| (*h).to_owned()).collect();
+            let matched = self
+                .hashes
+                .verify_any(req.api_secret.clone(), owned)
+                .await
+                .map_err(|_| ExchangeError::Busy)?;
+            let Some(i) = matched else {
+                return Err(self.deny(ip, Some(&key), "wrong_secret"));
+            };
+            self.cache.mark_verified(key.id, hashes[i], &req.api_secret);
         }
-        self.authorized(&key, req.scope.as_deref(), req.audience.as_deref(), now)
+        let rate = self
+            .limits
+            .spend_key(&key)
+            .map_err(ExchangeError::RateLimited)?;
+        let token = self.authorized(&key, req.scope.as_deref(), req.audience.as_deref(), now)?;
+        Ok(Exchanged { token, rate })
     }
 
     /// The part after authentication: scope, audience, signing.
@@ -185,10 +207,5 @@ impl Exchanger {
             })?;
         self.usage.used(key.id, now);
         Ok(token)
-    }
-
-    /// The issuer (for verification by other handlers).
-    pub fn issuer(&self) -> &TokenIssuer {
-        &self.issuer
     }
 }

@@ -2,6 +2,7 @@
 //! exchange itself.
 
 pub mod exchange;
+pub mod limits;
 pub mod signing;
 pub mod usage;
 pub mod verify;

@@ -7,6 +7,7 @@ mod common;
 
 mod admin;
 mod cli;
+mod fast_path;
 mod interop;
 mod introspect;
 mod ops;

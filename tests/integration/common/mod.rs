@@ -164,12 +164,14 @@ impl TestAppBuilder {
             .expect("listen")
             .run();
         actix_web::rt::spawn(server);
+        let database_url = vars["DATABASE_URL"].clone();
         TestApp {
             state,
             base: format!("http://{addr}"),
             client: awc::Client::default(),
             dir,
             pg,
+            database_url,
         }
     }
 }
@@ -181,6 +183,7 @@ pub struct TestApp {
     pub client: awc::Client,
     pub dir: tempfile::TempDir,
     pg: Option<PgDatabase>,
+    pub database_url: String,
 }
 
 /// A key as created, with its secret.
@@ -199,6 +202,22 @@ impl TestApp {
             backend,
             vars: BTreeMap::new(),
         }
+    }
+
+    /// A second replica: another server on the same database and signing keys.
+    pub async fn replica(&self) -> TestApp {
+        let keys = self.dir.path().join("keys").display().to_string();
+        let backend = if self.pg.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        Self::builder(backend)
+            .var("DATABASE_URL", &self.database_url)
+            .var("TOKENMINT_KEYS_DIR", &keys)
+            .var("TOKENMINT_ISSUER", &self.base)
+            .build()
+            .await
     }
 
     /// A server with the default test configuration.

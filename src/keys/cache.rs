@@ -1,0 +1,158 @@
+//! What the warm path of the exchange needs, held in memory: key records by
+//! `api_key`, and proof that a presented secret already passed argon2.
+//!
+//! The proof is an HMAC-SHA256 of the secret under a random per-process key,
+//! stored under (key id, fingerprint of the stored hash). Nothing reversible
+//! is kept, and a rotation changes the stored hash, so a stale proof can
+//! never vouch for a secret that no longer works.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::hmac;
+use moka::sync::Cache;
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::ApiKey;
+
+type Fingerprint = [u8; 16];
+
+/// Sizes and ages of the caches.
+#[derive(Clone, Copy, Debug)]
+pub struct CacheLimits {
+    /// Most key records (and most verified secrets) held.
+    pub max_entries: u64,
+    /// Safety net: a record is re-read at least this often even if no
+    /// invalidation arrives.
+    pub record_ttl: Duration,
+    /// How long a verified secret skips argon2.
+    pub verified_ttl: Duration,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        Self {
+            max_entries: 100_000,
+            record_ttl: Duration::from_secs(30),
+            verified_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The in-memory caches of the exchange.
+pub struct KeyCache {
+    /// `None` remembers, briefly, that an `api_key` does not exist.
+    records: Cache<String, Option<Arc<ApiKey>>>,
+    verified: Cache<(Uuid, Fingerprint), [u8; 32]>,
+    mac_key: hmac::Key,
+}
+
+fn fingerprint(stored_hash: &str) -> Fingerprint {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, stored_hash.as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&d.as_ref()[..16]);
+    out
+}
+
+impl KeyCache {
+    /// Empty caches with a fresh random MAC key.
+    pub fn new(limits: CacheLimits) -> Self {
+        let key_bytes: [u8; 32] = super::format::random_bytes();
+        Self {
+            records: Cache::builder()
+                .max_capacity(limits.max_entries)
+                .time_to_live(limits.record_ttl)
+                .build(),
+            verified: Cache::builder()
+                .max_capacity(limits.max_entries)
+                .time_to_live(limits.verified_ttl)
+                .build(),
+            mac_key: hmac::Key::new(hmac::HMAC_SHA256, &key_bytes),
+        }
+    }
+
+    /// A cached record: `Some(None)` means "known not to exist".
+    pub fn record(&self, api_key: &str) -> Option<Option<Arc<ApiKey>>> {
+        self.records.get(api_key)
+    }
+
+    /// Remembers a record (or its absence).
+    pub fn put_record(&self, api_key: String, key: Option<Arc<ApiKey>>) {
+        self.records.insert(api_key, key);
+    }
+
+    /// Drops one record (after a change anywhere).
+    pub fn invalidate(&self, api_key: &str) {
+        self.records.invalidate(api_key);
+    }
+
+    /// Drops every record (when change notifications may have been missed).
+    pub fn invalidate_all(&self) {
+        self.records.invalidate_all();
+    }
+
+    fn mac(&self, secret: &SecretString) -> [u8; 32] {
+        let tag = hmac::sign(&self.mac_key, secret.expose_secret().as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
+    /// Index into `hashes` of the stored hash this secret was already
+    /// verified against, if any. Constant-time comparison.
+    pub fn verified_index(
+        &self,
+        id: Uuid,
+        hashes: &[&str],
+        secret: &SecretString,
+    ) -> Option<usize> {
+        let mac = self.mac(secret);
+        hashes.iter().position(|h| {
+            self.verified
+                .get(&(id, fingerprint(h)))
+                .is_some_and(|known| bool::from(known.ct_eq(&mac)))
+        })
+    }
+
+    /// Records that `secret` matched `stored_hash` under argon2.
+    pub fn mark_verified(&self, id: Uuid, stored_hash: &str, secret: &SecretString) {
+        self.verified
+            .insert((id, fingerprint(stored_hash)), self.mac(secret));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_verified_secret_is_remembered_only_for_its_hash() {
+        let cache = KeyCache::new(CacheLimits::default());
+        let id = Uuid::new_v4();
+        let secret = SecretString::from("s3cret".to_owned());
+        assert_eq!(cache.verified_index(id, &["h1"], &secret), None);
+        cache.mark_verified(id, "h1", &secret);
+        assert_eq!(cache.verified_index(id, &["h1"], &secret), Some(0));
+        assert_eq!(cache.verified_index(id, &["h2", "h1"], &secret), Some(1));
+        // A rotation changes the stored hash: the proof no longer applies.
+        assert_eq!(cache.verified_index(id, &["h2"], &secret), None);
+        // Another secret, or another key, never matches.
+        assert_eq!(
+            cache.verified_index(id, &["h1"], &SecretString::from("other".to_owned())),
+            None
+        );
+        assert_eq!(cache.verified_index(Uuid::new_v4(), &["h1"], &secret), None);
+    }
+
+    #[test]
+    fn two_processes_never_share_proofs() {
+        let (a, b) = (
+            KeyCache::new(CacheLimits::default()),
+            KeyCache::new(CacheLimits::default()),
+        );
+        let secret = SecretString::from("x".to_owned());
+        assert_ne!(a.mac(&secret), b.mac(&secret));
+    }
+}

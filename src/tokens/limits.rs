@@ -1,0 +1,226 @@
+//! Rate limits of the token endpoint (GCRA, via governor):
+//! - a per-key budget spent only by successful exchanges (the key's
+//!   `rate_limit_per_minute`, else the server default, else none);
+//! - a per-address failure budget spent only by failed exchanges and checked
+//!   before any database or argon2 work, so nobody can lock a key out by
+//!   sending wrong secrets for it, and a flood from one address stops early.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
+use moka::sync::Cache;
+use uuid::Uuid;
+
+use crate::keys::ApiKey;
+
+/// What a client learns about its budget (`RateLimit-*` headers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateInfo {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the budget is full again.
+    pub reset: u64,
+}
+
+/// A refused request: when to retry, and the budget it hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after: u64,
+    pub info: RateInfo,
+}
+
+type KeyLimiter = DefaultDirectRateLimiter<StateInformationMiddleware>;
+
+/// The limiters.
+pub struct Limits {
+    failures: DefaultKeyedRateLimiter<IpAddr>,
+    failure_quota: u32,
+    /// Addresses out of failure budget, until when.
+    blocked: Cache<IpAddr, Instant>,
+    per_key: Cache<Uuid, Arc<(u32, KeyLimiter)>>,
+    default_per_key: Option<u32>,
+    clock: DefaultClock,
+}
+
+fn per_minute(n: u32) -> Quota {
+    Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+}
+
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+impl Limits {
+    /// Builds the limiters.
+    pub fn new(failed_per_minute: u32, default_per_key: Option<u32>) -> Self {
+        Self {
+            failures: DefaultKeyedRateLimiter::keyed(per_minute(failed_per_minute)),
+            failure_quota: failed_per_minute,
+            blocked: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            per_key: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(120))
+                .build(),
+            default_per_key,
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Refuses an address that has used up its failure budget.
+    pub fn check_address(&self, ip: IpAddr) -> Result<(), Limited> {
+        match self.blocked.get(&ip) {
+            Some(until) if until > Instant::now() => Err(Limited {
+                retry_after: whole_seconds(until - Instant::now()).max(1),
+                info: RateInfo {
+                    limit: self.failure_quota,
+                    remaining: 0,
+                    reset: 60,
+                },
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Spends one unit of an address's failure budget.
+    pub fn record_failure(&self, ip: IpAddr) {
+        if let Err(not_until) = self.failures.check_key(&ip) {
+            let wait = not_until.wait_time_from(self.clock.now());
+            self.blocked.insert(ip, Instant::now() + wait);
+        }
+    }
+
+    /// Spends one unit of a key's success budget.
+    pub fn spend_key(&self, key: &ApiKey) -> Result<Option<RateInfo>, Limited> {
+        let Some(limit) = key.rate_limit_per_minute.or(self.default_per_key) else {
+            return Ok(None);
+        };
+        let entry = match self.per_key.get(&key.id) {
+            // A PATCH may have changed the limit: start a fresh budget then.
+            Some(e) if e.0 == limit => e,
+            _ => {
+                let e = Arc::new((
+                    limit,
+                    governor::RateLimiter::direct(per_minute(limit))
+                        .with_middleware::<StateInformationMiddleware>(),
+                ));
+                self.per_key.insert(key.id, e.clone());
+                e
+            }
+        };
+        let interval = 60.0 / f64::from(limit);
+        match entry.1.check() {
+            Ok(snapshot) => {
+                let remaining = snapshot.remaining_burst_capacity();
+                let reset = (f64::from(limit - remaining.min(limit)) * interval).ceil() as u64;
+                Ok(Some(RateInfo {
+                    limit,
+                    remaining,
+                    reset,
+                }))
+            }
+            Err(not_until) => {
+                let retry_after = whole_seconds(not_until.wait_time_from(self.clock.now())).max(1);
+                Err(Limited {
+                    retry_after,
+                    info: RateInfo {
+                        limit,
+                        remaining: 0,
+                        reset: (f64::from(limit) * interval).ceil() as u64,
+                    },
+                })
+            }
+        }
+    }
+
+    /// Forgets idle address state (called periodically).
+    pub fn housekeeping(&self) {
+        self.failures.retain_recent();
+        self.failures.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{Environment, now_micros};
+
+    fn key(limit: Option<u32>) -> ApiKey {
+        let now = now_micros();
+        ApiKey {
+            id: Uuid::new_v4(),
+            api_key: "k".into(),
+            name: "n".into(),
+            subject: "s".into(),
+            scopes: vec![],
+            environment: Environment::Live,
+            secret_hash: String::new(),
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            allowed_ips: vec![],
+            rate_limit_per_minute: limit,
+            audiences: vec![],
+            token_ttl_seconds: None,
+            claims: Default::default(),
+            metadata: Default::default(),
+            expires_at: None,
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn a_key_budget_runs_out_and_says_when_to_retry() {
+        let limits = Limits::new(60, None);
+        let k = key(Some(3));
+        let infos: Vec<_> = (0..3)
+            .map(|_| limits.spend_key(&k).unwrap().unwrap())
+            .collect();
+        assert_eq!(
+            infos.iter().map(|i| i.remaining).collect::<Vec<_>>(),
+            [2, 1, 0]
+        );
+        let limited = limits.spend_key(&k).unwrap_err();
+        assert!((1..=20).contains(&limited.retry_after), "{limited:?}");
+        assert_eq!(limited.info.limit, 3);
+        // Another key is unaffected; no limit means no budget at all.
+        assert!(limits.spend_key(&key(Some(3))).is_ok());
+        assert_eq!(limits.spend_key(&key(None)).unwrap(), None);
+    }
+
+    #[test]
+    fn the_server_default_applies_to_keys_without_their_own() {
+        let limits = Limits::new(60, Some(1));
+        let k = key(None);
+        assert!(limits.spend_key(&k).is_ok());
+        assert!(limits.spend_key(&k).is_err());
+    }
+
+    #[test]
+    fn failures_block_an_address_but_not_others() {
+        let limits = Limits::new(2, None);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..2 {
+            assert!(limits.check_address(a).is_ok());
+            limits.record_failure(a);
+        }
+        assert!(
+            limits.check_address(a).is_ok(),
+            "budget spent but not exceeded yet"
+        );
+        limits.record_failure(a);
+        let blocked = limits.check_address(a).unwrap_err();
+        assert!(blocked.retry_after >= 1);
+        assert!(limits.check_address(b).is_ok());
+    }
+}
