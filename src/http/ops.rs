@@ -37,6 +37,17 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(crate::telemetry::render())
 }
 
+/// The OpenAPI 3.1 description of every endpoint (kept beside the routes;
+/// a test checks that each route appears in it).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /openapi.json`
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(OPENAPI)
+}
+
 /// Any unknown path.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)

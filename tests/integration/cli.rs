@@ -218,3 +218,41 @@ fn signing_key_generate_and_list() {
     .unwrap();
     assert!(!out.status.success());
 }
+
+#[actix_web::test]
+async fn sigterm_stops_cleanly_and_flushes_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokenmint(dir.path(), &["api-key", "create", "--name", "svc"], &[])
+        .output()
+        .unwrap();
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (mut server, base) = start_server(dir.path(), &[]).await;
+    let client = awc::Client::default();
+    let r = client
+        .post(format!("{base}/auth/token"))
+        .send_json(&json!({ "api_key": created["api_key"], "api_secret": created["api_secret"] }))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let pid = server.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "no exit within 10 s of SIGTERM"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status:?}");
+    // last_used_at is batched in memory and written at shutdown.
+    let out = tokenmint(dir.path(), &["api-key", "list"], &[])
+        .output()
+        .unwrap();
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(listed[0]["last_used_at"].is_string(), "{listed}");
+}

@@ -142,3 +142,44 @@ async fn database_down_gives_503_not_500() {
     assert_eq!(down.get("/healthz", None).await.status, 200);
     assert_eq!(down.get("/.well-known/jwks.json", None).await.status, 200);
 }
+
+/// `/openapi.json` is OpenAPI 3.1 and every operation it documents is served.
+#[actix_web::test]
+async fn openapi_documents_the_served_endpoints() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let admin = app.admin_token().await;
+    let key = app.key().create().await;
+    let doc = app.get("/openapi.json", None).await.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 14, "{} paths", paths.len());
+    let auth = format!("Bearer {admin}");
+    for (path, item) in paths {
+        let concrete = path.replace("{id}", &key.id);
+        for method in ["get", "post", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let body = if method == "get" || method == "delete" {
+                None
+            } else {
+                Some(b"{}".to_vec())
+            };
+            let r = app
+                .send(
+                    &method.to_uppercase(),
+                    &concrete,
+                    &[
+                        ("authorization", &auth),
+                        ("content-type", "application/json"),
+                    ],
+                    body,
+                )
+                .await;
+            assert_ne!(r.status, 405, "{method} {path} is not routed");
+            if r.status == 404 {
+                assert!(path.contains("{id}"), "{method} {path} is not routed");
+            }
+        }
+    }
+}
