@@ -6,6 +6,7 @@
 //! exchange), `http/` (handlers by domain), `db/` (both backends), `cli.rs`.
 
 pub mod audit;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -45,8 +46,8 @@ pub struct AppState {
     pub usage: Arc<UsageLog>,
     pub cache: Arc<KeyCache>,
     pub limits: Arc<Limits>,
-    /// Cross-replica invalidation (Postgres only); stops when dropped.
-    pub listener: Option<db::notify::Listener>,
+    /// Usage flushes and cache invalidation; stop when dropped.
+    pub background: background::Background,
     /// The discovery document, serialised once.
     pub discovery: String,
 }
@@ -92,17 +93,13 @@ impl AppState {
             cache: cache.clone(),
             limits: limits.clone(),
         };
-        let listener = match &config.database_url {
-            config::DatabaseUrl::Postgres(url) => {
-                let (on_change, on_lost) = (cache.clone(), cache.clone());
-                Some(db::notify::listen(
-                    url.clone(),
-                    move |api_key| on_change.invalidate(api_key),
-                    move || on_lost.invalidate_all(),
-                )?)
-            }
-            config::DatabaseUrl::Sqlite(_) => None,
-        };
+        let background = background::start(
+            &config.database_url,
+            db.clone(),
+            usage.clone(),
+            cache.clone(),
+            limits.clone(),
+        )?;
         let mut state = Self {
             config: Arc::new(config),
             db,
@@ -112,7 +109,7 @@ impl AppState {
             usage,
             cache,
             limits,
-            listener,
+            background,
             discovery: String::new(),
         };
         state.discovery = http::well_known::discovery_document(&state).to_string();
@@ -139,10 +136,6 @@ pub fn app(
         .configure(http::routes)
 }
 
-/// How often `last_used_at` is written, and how often denied exchanges are.
-const USAGE_FLUSH: Duration = Duration::from_secs(5);
-const DENIED_FLUSH_EVERY: u32 = 12;
-
 /// Runs the server until SIGTERM/SIGINT: migrations first, then HTTP, then a
 /// final flush of usage data once in-flight requests have finished.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -155,24 +148,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(signer) = state.issuer.ring().signer() {
         tracing::info!(kid = %signer.kid, alg = signer.alg.as_str(), "signing key loaded");
     }
-    let flusher = {
-        let state = state.clone();
-        actix_web::rt::spawn(async move {
-            let mut tick = actix_web::rt::time::interval(USAGE_FLUSH);
-            let mut n: u32 = 0;
-            loop {
-                tick.tick().await;
-                n = n.wrapping_add(1);
-                if let Err(e) = state
-                    .usage
-                    .flush(&state.db, n % DENIED_FLUSH_EVERY == 0)
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not write usage data; will retry");
-                }
-            }
-        })
-    };
     let factory_state = state.clone();
     let server = HttpServer::new(move || app(factory_state.clone()))
         .shutdown_timeout(10)
@@ -181,7 +156,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .run();
     tracing::info!(%bind, issuer = %state.config.issuer, database = %state.config.database_url.redacted(), "tokenmint listening");
     server.await?;
-    flusher.abort();
     if let Err(e) = state.usage.flush(&state.db, true).await {
         tracing::warn!(error = %e, "final usage flush failed");
     }

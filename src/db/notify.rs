@@ -4,8 +4,10 @@
 //! transaction, so the notice goes out exactly when the change commits. Each
 //! server keeps one dedicated connection listening; when that connection is
 //! lost, everything cached is flushed (notices may have been missed) and it
-//! reconnects. SQLite has no such channel: there a single process owns the
-//! file and invalidates its own cache.
+//! reconnects.
+//!
+//! SQLite has no such channel; there `crate::background` polls the
+//! `updated_at` index for keys changed by another process (the CLI, say).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +37,13 @@ pub fn key_changed(conn: &mut DbConnection, api_key: &str) -> Result<(), DbError
 /// A running listener; dropping the handle stops it.
 pub struct Listener {
     stop: Arc<AtomicBool>,
+}
+
+impl Listener {
+    /// A handle that sets `stop` when dropped.
+    pub fn from_flag(stop: Arc<AtomicBool>) -> Self {
+        Self { stop }
+    }
 }
 
 impl Drop for Listener {

@@ -58,6 +58,8 @@ pub async fn authorize(
     .map_err(|_| ApiError::Unauthorized("the bearer token is invalid or expired".into()))?;
     // A revoked or expired admin key loses access at once, not at token expiry.
     let client_id = claims.client_id.clone();
+    // Read from the database, not the exchange cache: an admin call must see a
+    // revocation made anywhere (even by the CLI in another process) at once.
     let key = state
         .db
         .run(move |conn| store::find_by_api_key(conn, &client_id))

@@ -54,6 +54,7 @@ pub async fn introspect_token(
         return Ok(inactive());
     };
     let client_id = claims.client_id.clone();
+    // The database, not the exchange cache: introspection answers "active now".
     let key = state
         .db
         .run(move |conn| store::find_by_api_key(conn, &client_id))

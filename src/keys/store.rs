@@ -321,3 +321,15 @@ pub fn revoked_since(
         .filter_map(|(k, at)| at.map(|t| (k, utc(t))))
         .collect())
 }
+
+/// `(api_key, updated_at)` of keys changed after `since`.
+pub fn changed_since(
+    conn: &mut DbConnection,
+    since: DateTime<Utc>,
+) -> Result<Vec<(String, DateTime<Utc>)>, DbError> {
+    let rows: Vec<(String, NaiveDateTime)> = dsl::api_keys
+        .filter(dsl::updated_at.gt(naive(since)))
+        .select((dsl::api_key, dsl::updated_at))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(k, t)| (k, utc(t))).collect())
+}

@@ -105,8 +105,9 @@ impl Exchanger {
         ExchangeError::InvalidClient
     }
 
-    /// The key record, from memory or (once) from the database.
-    async fn lookup(&self, api_key: &str) -> Result<Option<Arc<ApiKey>>, ExchangeError> {
+    /// The key record, from memory or (once) from the database. Every change
+    /// to a key invalidates it, so callers may trust its status.
+    pub async fn lookup(&self, api_key: &str) -> Result<Option<Arc<ApiKey>>, DbError> {
         if let Some(hit) = self.cache.record(api_key) {
             return Ok(hit);
         }

@@ -5,14 +5,14 @@
 //! and the map itself is bounded.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, action};
-use crate::db::{Db, DbError, write_transaction};
+use crate::db::{Db, DbConnection, DbError, write_transaction};
 use crate::keys::{now_micros, store};
 
 /// Most distinct (key, reason) pairs held between flushes; the rest are
@@ -57,68 +57,94 @@ impl UsageLog {
         }
     }
 
-    /// Writes `last_used_at` values, and with `with_denied` the denied
-    /// counts. What fails to write is put back for the next flush.
-    pub async fn flush(&self, db: &Db, with_denied: bool) -> Result<(), DbError> {
-        let (used, denied, since) = {
-            let Ok(mut s) = self.state.lock() else {
-                return Ok(());
-            };
-            let used = std::mem::take(&mut s.last_used);
-            let (denied, since) = if with_denied {
-                (std::mem::take(&mut s.denied), s.denied_since.take())
-            } else {
-                (HashMap::new(), None)
-            };
-            (used, denied, since)
+    /// Takes what is pending (the denied counts only with `with_denied`).
+    fn take(&self, with_denied: bool) -> Batch {
+        let Ok(mut s) = self.state.lock() else {
+            return Batch::default();
         };
-        if used.is_empty() && denied.is_empty() {
-            return Ok(());
+        let used = std::mem::take(&mut s.last_used);
+        if !with_denied {
+            return Batch {
+                used,
+                ..Batch::default()
+            };
         }
-        let (u, d) = (used.clone(), denied.clone());
-        let result = db
-            .run(move |conn| {
-                write_transaction(conn, |conn| {
-                    for (id, at) in &u {
-                        store::touch_last_used(conn, *id, *at)?;
-                    }
-                    let now = now_micros();
-                    let actor = Actor {
-                        id: "token_endpoint".into(),
-                        ip: None,
-                        request_id: None,
-                    };
-                    for ((key, reason), count) in &d {
-                        let details = json!({ "reason": reason, "count": count, "since": since });
-                        audit::record(
-                            conn,
-                            &actor,
-                            action::EXCHANGE_DENIED,
-                            *key,
-                            Some(details),
-                            now,
-                        )?;
-                    }
-                    Ok::<_, DbError>(())
-                })
-            })
-            .await;
-        if result.is_err() {
-            if let Ok(mut s) = self.state.lock() {
-                for (id, at) in used {
-                    let slot = s.last_used.entry(id).or_insert(at);
-                    if *slot < at {
-                        *slot = at;
-                    }
-                }
-                for (k, c) in denied {
-                    *s.denied.entry(k).or_insert(0) += c;
-                }
-                if let Some(t) = since {
-                    s.denied_since.get_or_insert(t);
-                }
+        Batch {
+            used,
+            denied: std::mem::take(&mut s.denied),
+            since: s.denied_since.take(),
+        }
+    }
+
+    /// Puts back a batch that could not be written.
+    fn restore(&self, batch: Batch) {
+        let Ok(mut s) = self.state.lock() else { return };
+        for (id, at) in batch.used {
+            let slot = s.last_used.entry(id).or_insert(at);
+            if *slot < at {
+                *slot = at;
             }
         }
+        for (k, c) in batch.denied {
+            *s.denied.entry(k).or_insert(0) += c;
+        }
+        if let Some(t) = batch.since {
+            s.denied_since.get_or_insert(t);
+        }
+    }
+
+    /// Writes what is pending on `conn` (blocking), in one transaction; on
+    /// failure it is kept for the next flush.
+    pub fn flush_on(&self, conn: &mut DbConnection, with_denied: bool) -> Result<(), DbError> {
+        let batch = self.take(with_denied);
+        if batch.used.is_empty() && batch.denied.is_empty() {
+            return Ok(());
+        }
+        let result = write_transaction(conn, |conn| batch.write(conn));
+        if result.is_err() {
+            self.restore(batch);
+        }
         result
+    }
+
+    /// Like [`flush_on`](Self::flush_on), on a pooled connection off the
+    /// async workers.
+    pub async fn flush(self: &Arc<Self>, db: &Db, with_denied: bool) -> Result<(), DbError> {
+        let this = self.clone();
+        db.run(move |conn| this.flush_on(conn, with_denied)).await
+    }
+}
+
+/// Pending usage, taken out of the log for writing.
+#[derive(Default)]
+struct Batch {
+    used: HashMap<Uuid, DateTime<Utc>>,
+    denied: HashMap<(Option<Uuid>, &'static str), u64>,
+    since: Option<DateTime<Utc>>,
+}
+
+impl Batch {
+    fn write(&self, conn: &mut DbConnection) -> Result<(), DbError> {
+        for (id, at) in &self.used {
+            store::touch_last_used(conn, *id, *at)?;
+        }
+        let now = now_micros();
+        let actor = Actor {
+            id: "token_endpoint".into(),
+            ip: None,
+            request_id: None,
+        };
+        for ((key, reason), count) in &self.denied {
+            let details = json!({ "reason": reason, "count": count, "since": self.since });
+            audit::record(
+                conn,
+                &actor,
+                action::EXCHANGE_DENIED,
+                *key,
+                Some(details),
+                now,
+            )?;
+        }
+        Ok(())
     }
 }

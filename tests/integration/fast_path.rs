@@ -251,3 +251,48 @@ async fn changes_reach_other_replicas_within_a_second() {
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// On SQLite, a revocation by the CLI (another process) reaches the running
+/// server's cache within a second.
+#[actix_web::test]
+async fn sqlite_cli_revocation_reaches_the_cache_within_a_second() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let key = app.key().create().await;
+    assert_eq!(app.exchange(&key, json!({})).await.status, 200);
+    assert_eq!(app.exchange(&key, json!({})).await.status, 200);
+    let url = app.database_url.clone();
+    let keys = app.dir.path().join("keys").display().to_string();
+    let id = key.id.clone();
+    let out = actix_web::web::block(move || {
+        crate::cli::tokenmint(
+            std::path::Path::new("/"),
+            &["api-key", "revoke", &id],
+            &[
+                ("DATABASE_URL", url.as_str()),
+                ("TOKENMINT_KEYS_DIR", keys.as_str()),
+            ],
+        )
+        .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started = Instant::now();
+    loop {
+        let r = app.exchange(&key, json!({})).await;
+        if r.status == 401 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "CLI revocation not seen within 1 s: {}",
+            r.status
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
