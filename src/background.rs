@@ -6,18 +6,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::config::DatabaseUrl;
 use crate::db::Db;
-use crate::db::notify::{self, Listener};
+use crate::db::notify;
 use crate::keys::cache::KeyCache;
 use crate::keys::store;
 use crate::tokens::limits::Limits;
 use crate::tokens::usage::UsageLog;
+use crate::worker::Worker;
 
 /// How often batched `last_used_at` values are written.
 pub const USAGE_FLUSH: Duration = Duration::from_secs(5);
@@ -26,28 +26,7 @@ const DENIED_EVERY: u32 = 12;
 
 /// Running background threads; they stop when this is dropped.
 pub struct Background {
-    _handles: Vec<Listener>,
-}
-
-/// A thread that runs `f(n)` every `every` until the returned handle drops.
-fn periodic(
-    name: &str,
-    every: Duration,
-    mut f: impl FnMut(u32) + Send + 'static,
-) -> std::io::Result<Listener> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            let mut n: u32 = 0;
-            while !flag.load(Ordering::Relaxed) {
-                std::thread::sleep(every);
-                n = n.wrapping_add(1);
-                f(n);
-            }
-        })?;
-    Ok(Listener::from_flag(stop))
+    _workers: Vec<Worker>,
 }
 
 /// How often a SQLite server looks for keys changed by another process.
@@ -89,7 +68,7 @@ pub fn start(
     limits: Arc<Limits>,
 ) -> std::io::Result<Background> {
     let flush_db = db.clone();
-    let flusher = periodic("usage-flush", USAGE_FLUSH, move |n| {
+    let flusher = Worker::periodic("usage-flush", USAGE_FLUSH, move |n| {
         match flush_db.get() {
             Ok(mut conn) => {
                 if let Err(e) = usage.flush_on(&mut conn, n % DENIED_EVERY == 0) {
@@ -111,12 +90,12 @@ pub fn start(
         }
         DatabaseUrl::Sqlite(_) => {
             let mut seen = HashMap::new();
-            periodic("key-changes", SQLITE_POLL, move |_| {
+            Worker::periodic("key-changes", SQLITE_POLL, move |_| {
                 poll_changes(&db, &cache, &mut seen)
             })?
         }
     };
     Ok(Background {
-        _handles: vec![flusher, watcher],
+        _workers: vec![flusher, watcher],
     })
 }

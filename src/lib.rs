@@ -15,6 +15,7 @@ pub mod http;
 pub mod keys;
 pub mod telemetry;
 pub mod tokens;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,6 +160,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Err(e) = state.usage.flush(&state.db, true).await {
         tracing::warn!(error = %e, "final usage flush failed");
     }
+    // Drop the last references so background threads stop and are waited
+    // for before the process exits.
+    drop(state);
     tracing::info!("stopped");
     Ok(())
 }

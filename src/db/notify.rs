@@ -9,8 +9,6 @@
 //! SQLite has no such channel; there `crate::background` polls the
 //! `updated_at` index for keys changed by another process (the CLI, say).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -18,6 +16,7 @@ use diesel::sql_types::Text;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 
 use super::{DbConnection, DbError};
+use crate::worker::Worker;
 
 /// The channel name.
 pub const CHANNEL: &str = "tokenmint_keys";
@@ -34,24 +33,6 @@ pub fn key_changed(conn: &mut DbConnection, api_key: &str) -> Result<(), DbError
     Ok(())
 }
 
-/// A running listener; dropping the handle stops it.
-pub struct Listener {
-    stop: Arc<AtomicBool>,
-}
-
-impl Listener {
-    /// A handle that sets `stop` when dropped.
-    pub fn from_flag(stop: Arc<AtomicBool>) -> Self {
-        Self { stop }
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 /// How often the listener polls for notices, and checks its connection.
 const POLL: Duration = Duration::from_millis(50);
 const PING: Duration = Duration::from_secs(5);
@@ -62,21 +43,20 @@ pub fn listen(
     url: String,
     on_change: impl Fn(&str) + Send + 'static,
     on_lost: impl Fn() + Send + 'static,
-) -> std::io::Result<Listener> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    std::thread::Builder::new().name("pg-listen".into()).spawn(move || {
+) -> std::io::Result<Worker> {
+    Worker::spawn("pg-listen", move |stop| {
         let mut backoff = Duration::from_millis(200);
-        while !flag.load(Ordering::Relaxed) {
+        while !stop.requested() {
             let mut conn = match PgConnection::establish(&url).and_then(|mut c| {
-                c.batch_execute(&format!("LISTEN {CHANNEL}")).map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                c.batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                 Ok(c)
             }) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "cache invalidation listener cannot connect; retrying");
                     on_lost();
-                    std::thread::sleep(backoff);
+                    stop.sleep(backoff);
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
@@ -85,7 +65,7 @@ pub fn listen(
             // Anything may have changed while we were not listening.
             on_lost();
             let mut last_ping = Instant::now();
-            'connected: while !flag.load(Ordering::Relaxed) {
+            'connected: while !stop.requested() {
                 for notice in conn.notifications_iter() {
                     match notice {
                         Ok(n) => on_change(&n.payload),
@@ -102,10 +82,9 @@ pub fn listen(
                     }
                     last_ping = Instant::now();
                 }
-                std::thread::sleep(POLL);
+                stop.sleep(POLL);
             }
             on_lost();
         }
-    })?;
-    Ok(Listener { stop })
+    })
 }

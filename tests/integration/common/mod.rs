@@ -48,11 +48,24 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// Test servers stay up until the test process exits; without TLS, libpq
+/// never calls into OpenSSL while OpenSSL's exit handlers run.
+fn without_tls(url: &str) -> String {
+    if url.contains("sslmode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&sslmode=disable")
+    } else {
+        format!("{url}?sslmode=disable")
+    }
+}
+
 /// Whether the Postgres leg can run. With `TOKENMINT_REQUIRE_POSTGRES=1`
 /// (set by CI) an unreachable server fails the test instead of skipping it.
 pub fn postgres_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    let ok = *AVAILABLE.get_or_init(|| PgConnection::establish(&postgres_admin_url()).is_ok());
+    let ok = *AVAILABLE
+        .get_or_init(|| PgConnection::establish(&without_tls(&postgres_admin_url())).is_ok());
     if !ok {
         if std::env::var("TOKENMINT_REQUIRE_POSTGRES").as_deref() == Ok("1") {
             panic!(
@@ -76,23 +89,29 @@ struct PgDatabase {
 impl PgDatabase {
     fn create() -> (Self, String) {
         let name = format!("tokenmint_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin =
-            PgConnection::establish(&postgres_admin_url()).expect("postgres admin connection");
+        let mut admin = PgConnection::establish(&without_tls(&postgres_admin_url()))
+            .expect("postgres admin connection");
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .expect("create test database");
-        let base = postgres_admin_url();
+        let admin_url = postgres_admin_url();
+        let (base, query) = admin_url.split_once('?').unwrap_or((&admin_url, ""));
         let url = match base.rfind('/') {
             Some(i) if base[..i].ends_with(|c: char| c != '/') => format!("{}/{name}", &base[..i]),
             _ => format!("{base}/{name}"),
         };
-        (Self { name }, url)
+        let url = if query.is_empty() {
+            url
+        } else {
+            format!("{url}?{query}")
+        };
+        (Self { name }, without_tls(&url))
     }
 }
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&postgres_admin_url()) {
+        if let Ok(mut admin) = PgConnection::establish(&without_tls(&postgres_admin_url())) {
             let _ = diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.name
