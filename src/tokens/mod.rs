@@ -12,45 +12,13 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::keys::ApiKey;
 use signing::{KeyRing, SigningError};
 
-/// The JWT `typ` of our access tokens (RFC 9068).
-pub const TOKEN_TYPE: &str = "at+jwt";
-
-/// The claims of every access token we issue.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct AccessClaims {
-    pub iss: String,
-    pub sub: String,
-    pub aud: String,
-    pub client_id: String,
-    pub scope: String,
-    pub env: String,
-    pub iat: i64,
-    pub nbf: i64,
-    pub exp: i64,
-    pub jti: String,
-    /// The key's static claims.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-impl AccessClaims {
-    /// The scopes, split.
-    pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        crate::keys::scope::split(&self.scope)
-    }
-
-    /// Whether the token carries `scope`.
-    pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes().any(|s| s == scope)
-    }
-}
+/// The claims of every access token we issue (shared with the verifier crate).
+pub use tokenmint_verify::rules::{AccessClaims, TOKEN_TYPE};
 
 /// A freshly signed token.
 #[derive(Debug, Clone)]
