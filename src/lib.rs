@@ -50,7 +50,7 @@ pub struct AppState {
     /// Usage flushes and cache invalidation; stop when dropped.
     pub background: background::Background,
     /// The discovery document, serialised once.
-    pub discovery: String,
+    pub discovery: tokens::signing::CachedBody,
 }
 
 impl AppState {
@@ -111,9 +111,11 @@ impl AppState {
             cache,
             limits,
             background,
-            discovery: String::new(),
+            discovery: tokens::signing::CachedBody::new(String::new()),
         };
-        state.discovery = http::well_known::discovery_document(&state).to_string();
+        state.discovery = tokens::signing::CachedBody::new(
+            http::well_known::discovery_document(&state).to_string(),
+        );
         Ok(state)
     }
 }

@@ -4,48 +4,49 @@ use std::time::SystemTime;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::keys::scope::RESERVED;
+use crate::tokens::signing::CachedBody;
 
 /// How long verifiers may cache the JWKS. They refetch on an unknown `kid`,
 /// so a new signing key is picked up at once regardless.
 const JWKS_MAX_AGE: u32 = 300;
 
-fn etag_of(body: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
-    format!("\"{}\"", B64.encode(&digest.as_ref()[..16]))
-}
-
 /// Answers `304` when the client already has this body.
-fn cached_json(req: &HttpRequest, body: String, max_age: u32) -> HttpResponse {
-    let etag = etag_of(&body);
+fn cached_json(req: &HttpRequest, cached: &CachedBody, max_age: u32) -> HttpResponse {
+    let etag = &cached.etag;
     let matches = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == etag.as_str() || t.trim() == "*")
+        });
     let mut res = if matches {
         HttpResponse::NotModified()
     } else {
         HttpResponse::Ok()
     };
     res.insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}")))
-        .insert_header((header::ETAG, etag));
+        .insert_header((header::ETAG, etag.clone()));
     if matches {
         res.finish()
     } else {
-        res.content_type("application/json").body(body)
+        res.content_type("application/json")
+            .body(cached.body.clone())
     }
 }
 
 /// `GET /.well-known/jwks.json`
 pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let body = state.issuer.ring().jwks(SystemTime::now()).to_string();
-    cached_json(&req, body, JWKS_MAX_AGE)
+    cached_json(
+        &req,
+        &state.issuer.ring().jwks_body(SystemTime::now()),
+        JWKS_MAX_AGE,
+    )
 }
 
 /// The discovery document (RFC 8414), built from the configuration.
@@ -74,5 +75,5 @@ pub fn discovery_document(state: &AppState) -> Value {
 
 /// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`
 pub async fn discovery(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    cached_json(&req, state.discovery.clone(), 3600)
+    cached_json(&req, &state.discovery, 3600)
 }

@@ -5,6 +5,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::encoding::AsDer;
@@ -313,9 +314,26 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SigningKey>, SigningError> {
     Ok(keys)
 }
 
+/// A JSON body served with an `ETag`, serialised once.
+#[derive(Debug)]
+pub struct CachedBody {
+    pub body: String,
+    pub etag: String,
+}
+
+impl CachedBody {
+    /// Wraps a body and computes its strong `ETag`.
+    pub fn new(body: String) -> Self {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
+        let etag = format!("\"{}\"", b64(&digest.as_ref()[..16]));
+        Self { body, etag }
+    }
+}
+
 /// The loaded keys: the newest signs, the rest only verify until retired.
 pub struct KeyRing {
     keys: Vec<SigningKey>,
+    jwks_cache: Mutex<Option<(usize, Arc<CachedBody>)>>,
     /// How long a superseded key keeps verifying: the longest token lifetime
     /// plus clock leeway.
     retire_after: Duration,
@@ -341,6 +359,7 @@ impl KeyRing {
     pub fn new(keys: Vec<SigningKey>, token_ttl: Duration) -> Self {
         Self {
             keys,
+            jwks_cache: Mutex::new(None),
             retire_after: token_ttl + Duration::from_secs(60),
         }
     }
@@ -375,6 +394,24 @@ impl KeyRing {
     /// The JWKS document.
     pub fn jwks(&self, now: SystemTime) -> Value {
         json!({ "keys": self.published(now).map(|k| k.jwk.clone()).collect::<Vec<_>>() })
+    }
+
+    /// The JWKS, serialised once per published set (the set only shrinks
+    /// as superseded keys retire), with its `ETag`.
+    pub fn jwks_body(&self, now: SystemTime) -> Arc<CachedBody> {
+        let count = self.published(now).count();
+        if let Ok(cache) = self.jwks_cache.lock() {
+            if let Some((n, body)) = cache.as_ref() {
+                if *n == count {
+                    return body.clone();
+                }
+            }
+        }
+        let body = Arc::new(CachedBody::new(self.jwks(now).to_string()));
+        if let Ok(mut cache) = self.jwks_cache.lock() {
+            *cache = Some((count, body.clone()));
+        }
+        body
     }
 
     /// Every key in the folder, newest first (for `signing-key list`).
