@@ -11,8 +11,8 @@ use ipnet::IpNet;
 use crate::keys::scope::is_scope_token;
 use crate::tokens::signing::SigningAlg;
 
-/// Where the data lives.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the data lives. `Debug` shows the redacted form.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// A `postgres://` or `postgresql://` connection string.
     Postgres(String),
@@ -42,15 +42,29 @@ impl DatabaseUrl {
     pub fn redacted(&self) -> String {
         match self {
             Self::Sqlite(p) => format!("sqlite://{}", p.display()),
-            Self::Postgres(url) => match (url.find("://"), url.rfind('@')) {
-                (Some(s), Some(at)) if at > s => {
-                    let creds = &url[s + 3..at];
-                    let user = creds.split(':').next().unwrap_or("");
-                    format!("{}://{}:***@{}", &url[..s], user, &url[at + 1..])
+            Self::Postgres(url) => {
+                // libpq also takes `?password=`: hide every query parameter.
+                let (base, query) = url.split_once('?').unwrap_or((url, ""));
+                let base = match (base.find("://"), base.rfind('@')) {
+                    (Some(s), Some(at)) if at > s => {
+                        let user = base[s + 3..at].split(':').next().unwrap_or("");
+                        format!("{}://{}:***@{}", &base[..s], user, &base[at + 1..])
+                    }
+                    _ => base.to_owned(),
+                };
+                if query.is_empty() {
+                    base
+                } else {
+                    format!("{base}?***")
                 }
-                _ => url.clone(),
-            },
+            }
         }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
     }
 }
 
@@ -252,7 +266,11 @@ impl Config {
                 8 * argon2.p
             )));
         }
-        let log = raw.parse("TOKENMINT_LOG", "info".to_owned(), |v| Ok(v.to_owned()))?;
+        let log = raw.parse("TOKENMINT_LOG", "info".to_owned(), |v| {
+            tracing_subscriber::EnvFilter::try_new(v)
+                .map(|_| v.to_owned())
+                .map_err(|e| format!("not a valid log filter ({e})"))
+        })?;
         let log_format = raw.parse("TOKENMINT_LOG_FORMAT", LogFormat::Pretty, |v| match v {
             "pretty" => Ok(LogFormat::Pretty),
             "json" => Ok(LogFormat::Json),
@@ -414,6 +432,7 @@ mod tests {
             ("TOKENMINT_KEY_PREFIX", "Bad_Prefix"),
             ("TOKENMINT_ARGON2_M_KIB", "-1"),
             ("TOKENMINT_LOG_FORMAT", "xml"),
+            ("TOKENMINT_LOG", "info,[[[bad"),
             ("TOKENMINT_ALLOWED_SCOPES", "ok \"bad\""),
         ] {
             let err = with(&[(var, value)]).unwrap_err();
@@ -464,5 +483,8 @@ mod tests {
     fn postgres_password_is_redacted() {
         let url = DatabaseUrl::parse("postgres://app:hunter2@db:5432/tm").unwrap();
         assert_eq!(url.redacted(), "postgres://app:***@db:5432/tm");
+        let url = DatabaseUrl::parse("postgres://app@db/tm?password=hunter2").unwrap();
+        assert!(!url.redacted().contains("hunter2"), "{}", url.redacted());
+        assert!(!format!("{url:?}").contains("hunter2"));
     }
 }

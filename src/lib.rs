@@ -46,6 +46,8 @@ pub struct AppState {
     pub issuer: TokenIssuer,
     pub usage: Arc<UsageLog>,
     pub cache: Arc<KeyCache>,
+    /// The argon2 pool (shared with the exchange and key management).
+    pub hashes: HashPool,
     pub limits: Arc<Limits>,
     /// Usage flushes and cache invalidation; stop when dropped.
     pub background: background::Background,
@@ -86,7 +88,7 @@ impl AppState {
             .with_change_hook(Arc::new(move |_, api_key: &str| local.invalidate(api_key)));
         let exchanger = Exchanger {
             db: db.clone(),
-            hashes,
+            hashes: hashes.clone(),
             issuer: issuer.clone(),
             prefix: config.key_prefix.clone(),
             default_audience: config.audience.clone(),
@@ -109,6 +111,7 @@ impl AppState {
             issuer,
             usage,
             cache,
+            hashes,
             limits,
             background,
             discovery: tokens::signing::CachedBody::new(String::new()),

@@ -42,10 +42,9 @@ fn encode_cursor(at: DateTime<Utc>, id: &str) -> String {
 fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
     let text = String::from_utf8(B64.decode(raw).ok()?).ok()?;
     let (micros, id) = text.split_once('|')?;
-    Some((
-        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-        id.to_owned(),
-    ))
+    // Every id we page over is a uuid; anything else was not made by us.
+    let id = Uuid::parse_str(id).ok()?.to_string();
+    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id))
 }
 
 /// Query parameters, each at most once, only the known ones.
@@ -59,9 +58,11 @@ impl Query {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
             .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))?;
         let mut errors = Vec::new();
-        for (i, (name, _)) in pairs.iter().enumerate() {
+        for (i, (name, value)) in pairs.iter().enumerate() {
             let message = if !known.contains(&name.as_str()) {
                 "unknown query parameter"
+            } else if value.len() > 256 || value.chars().any(char::is_control) {
+                "must be at most 256 characters without control characters"
             } else if pairs[..i].iter().any(|(n, _)| n == name) {
                 "repeated query parameter"
             } else {
@@ -235,8 +236,15 @@ pub async fn list_audit_events(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, Need::Read).await?;
     let mut q = Query::parse(&req, &["api_key_id", "action", "limit", "cursor"])?;
+    let api_key_id = q.get("api_key_id").map(str::to_owned);
+    if api_key_id
+        .as_deref()
+        .is_some_and(|id| Uuid::parse_str(id).is_err())
+    {
+        q.invalid("api_key_id", "must be a key id (uuid)");
+    }
     let filter = AuditFilter {
-        api_key_id: q.get("api_key_id").map(str::to_owned),
+        api_key_id,
         action: q.get("action").map(str::to_owned),
     };
     let limit = q.limit();
@@ -262,8 +270,10 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
-        let c = encode_cursor(at, "abc");
-        assert_eq!(decode_cursor(&c), Some((at, "abc".to_owned())));
+        let id = Uuid::new_v4().to_string();
+        let c = encode_cursor(at, &id);
+        assert_eq!(decode_cursor(&c), Some((at, id)));
+        assert_eq!(decode_cursor(&encode_cursor(at, "abc\u{0}")), None);
         assert_eq!(decode_cursor("!!"), None);
         assert_eq!(decode_cursor(&B64.encode("nope")), None);
     }

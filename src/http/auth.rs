@@ -69,10 +69,13 @@ pub async fn authorize(
         .ok_or_else(|| {
             ApiError::Unauthorized("the key behind this token is no longer active".into())
         })?;
+    // A scope counts only if the token carries it and the key still has it:
+    // narrowing an admin key's scopes takes effect at once.
+    let has = |scope: &str| claims.has_scope(scope) && key.scopes.iter().any(|s| s == scope);
     let allowed = match need {
-        Need::Read => claims.has_scope(ADMIN) || claims.has_scope(KEYS_READ),
-        Need::Write => claims.has_scope(ADMIN),
-        Need::Introspect => claims.has_scope(ADMIN) || claims.has_scope(INTROSPECT),
+        Need::Read => has(ADMIN) || has(KEYS_READ),
+        Need::Write => has(ADMIN),
+        Need::Introspect => has(ADMIN) || has(INTROSPECT),
     };
     if !allowed {
         let wanted = match need {

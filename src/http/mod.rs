@@ -52,6 +52,7 @@ pub async fn request_context(
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().to_string();
+    let method_label = crate::telemetry::method_label(req.method());
     let path = req.path().to_owned();
     let started = Instant::now();
     let mut res = REQUEST_ID.scope(id.clone(), next.call(req)).await?;
@@ -60,7 +61,7 @@ pub async fn request_context(
     }
     let status = res.status().as_u16();
     let micros = started.elapsed().as_micros() as u64;
-    crate::telemetry::observe_http(&method, status, micros);
+    crate::telemetry::observe_http(method_label, status, micros);
     tracing::info!(request_id = %id, %method, %path, status, latency_us = micros, "request");
     Ok(res)
 }
@@ -80,22 +81,31 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
     if !is_trusted(&peer) {
         return peer;
     }
-    let mut hops: Vec<IpAddr> = Vec::new();
+    // Walk from the nearest hop outwards; the first one that is not a trusted
+    // proxy is the client. A hop that does not parse means the chain cannot
+    // be trusted past it: the client is then "unknown" (0.0.0.0), which
+    // matches no allow-list, never the proxy's own address.
+    let unknown = IpAddr::from([0, 0, 0, 0]);
+    let mut values: Vec<&str> = Vec::new();
     for value in req.headers().get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else {
-            return peer;
-        };
-        for part in text.split(',') {
-            match part.trim().parse::<IpAddr>() {
-                Ok(ip) => hops.push(crate::keys::canonical_ip(ip)),
-                Err(_) => return peer,
-            }
+        match value.to_str() {
+            Ok(text) => values.push(text),
+            Err(_) => return unknown,
         }
     }
-    hops.into_iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .unwrap_or(peer)
+    let hops = values.iter().flat_map(|v| v.split(',')).collect::<Vec<_>>();
+    for hop in hops.into_iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                let ip = crate::keys::canonical_ip(ip);
+                if !is_trusted(&ip) {
+                    return ip;
+                }
+            }
+            Err(_) => return unknown,
+        }
+    }
+    peer
 }
 
 /// Why a body could not be read.
@@ -243,6 +253,25 @@ mod tests {
             .peer_addr("10.0.0.2:5000".parse().unwrap())
             .insert_header(("x-forwarded-for", "nonsense"))
             .to_http_request();
-        assert_eq!(client_ip(&garbage, &trusted).to_string(), "10.0.0.2");
+        assert_eq!(client_ip(&garbage, &trusted).to_string(), "0.0.0.0");
+        // A junk hop anywhere in the chain stops the walk: never the proxy.
+        let junk_then_real = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "x, 203.0.113.9, 10.0.0.7"))
+            .to_http_request();
+        assert_eq!(
+            client_ip(&junk_then_real, &trusted).to_string(),
+            "203.0.113.9"
+        );
+        let only_junk = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "203.0.113.9, x"))
+            .to_http_request();
+        assert_eq!(client_ip(&only_junk, &trusted).to_string(), "0.0.0.0");
+        // A trusted peer without the header is the client itself.
+        let bare = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .to_http_request();
+        assert_eq!(client_ip(&bare, &trusted).to_string(), "10.0.0.2");
     }
 }

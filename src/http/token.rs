@@ -15,8 +15,9 @@ use crate::error::{OAuthError, rate_limit_headers};
 use crate::keys::now_micros;
 use crate::tokens::exchange::ExchangeRequest;
 
-/// The parameters, whichever form they came in.
-#[derive(Default, Debug)]
+/// The parameters, whichever form they came in. No `Debug`: it holds the
+/// secret in the clear until it is wrapped.
+#[derive(Default)]
 struct Params {
     grant_type: Option<String>,
     client_id: Option<String>,

@@ -7,6 +7,7 @@
 //! never vouch for a secret that no longer works.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
@@ -47,6 +48,9 @@ pub struct KeyCache {
     records: Cache<String, Option<Arc<ApiKey>>>,
     verified: Cache<(Uuid, Fingerprint), [u8; 32]>,
     mac_key: hmac::Key,
+    /// Bumped by every invalidation: a lookup that read the database before
+    /// an invalidation must not store what it read after it.
+    generation: AtomicU64,
 }
 
 fn fingerprint(stored_hash: &str) -> Fingerprint {
@@ -70,6 +74,7 @@ impl KeyCache {
                 .time_to_live(limits.verified_ttl)
                 .build(),
             mac_key: hmac::Key::new(hmac::HMAC_SHA256, &key_bytes),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -78,18 +83,32 @@ impl KeyCache {
         self.records.get(api_key)
     }
 
-    /// Remembers a record (or its absence).
-    pub fn put_record(&self, api_key: String, key: Option<Arc<ApiKey>>) {
-        self.records.insert(api_key, key);
+    /// The invalidation generation; take it before reading the database.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Remembers a record (or its absence) read at `generation`, unless an
+    /// invalidation happened since: the read may predate that change.
+    pub fn put_record(&self, api_key: String, key: Option<Arc<ApiKey>>, generation: u64) {
+        self.records.insert(api_key.clone(), key);
+        // Checked after the insert: an invalidation racing with it either
+        // bumped the generation first (we undo the insert) or removes the
+        // entry itself.
+        if self.generation() != generation {
+            self.records.invalidate(&api_key);
+        }
     }
 
     /// Drops one record (after a change anywhere).
     pub fn invalidate(&self, api_key: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.records.invalidate(api_key);
     }
 
     /// Drops every record (when change notifications may have been missed).
     pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.records.invalidate_all();
     }
 
@@ -144,6 +163,20 @@ mod tests {
             None
         );
         assert_eq!(cache.verified_index(Uuid::new_v4(), &["h1"], &secret), None);
+    }
+
+    #[test]
+    fn a_read_overtaken_by_an_invalidation_is_not_cached() {
+        let cache = KeyCache::new(CacheLimits::default());
+        let before = cache.generation();
+        // A change commits and is announced while our database read runs...
+        cache.invalidate("tm_live_x");
+        // ...so the (possibly stale) result must not be kept.
+        cache.put_record("tm_live_x".into(), None, before);
+        assert!(cache.record("tm_live_x").is_none());
+        let now = cache.generation();
+        cache.put_record("tm_live_x".into(), None, now);
+        assert!(cache.record("tm_live_x").is_some());
     }
 
     #[test]

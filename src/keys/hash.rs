@@ -176,6 +176,8 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Clone)]
 pub struct HashPool {
     hasher: SecretHasher,
+    /// argon2 verifications run by this pool (for metrics and tests).
+    verifications: std::sync::Arc<std::sync::atomic::AtomicU64>,
     jobs: std::sync::mpsc::SyncSender<Job>,
 }
 
@@ -206,7 +208,11 @@ impl HashPool {
                 tracing::error!(error = %e, "could not start an argon2 thread");
             }
         }
-        Self { hasher, jobs: tx }
+        Self {
+            hasher,
+            jobs: tx,
+            verifications: Default::default(),
+        }
     }
 
     async fn submit<T: Send + 'static>(
@@ -228,7 +234,9 @@ impl HashPool {
         secret: SecretString,
         hashes: Vec<String>,
     ) -> Result<Option<usize>, PoolBusy> {
+        let counter = self.verifications.clone();
         self.submit(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let started = std::time::Instant::now();
             let ok = hashes.iter().position(|h| SecretHasher::verify(&secret, h));
             crate::telemetry::observe_argon2(started.elapsed().as_secs_f64());
@@ -244,6 +252,12 @@ impl HashPool {
     ) -> Result<Result<String, HasherError>, PoolBusy> {
         let hasher = self.hasher.clone();
         self.submit(move || hasher.hash(&secret)).await
+    }
+
+    /// How many verifications this pool has run.
+    pub fn verifications(&self) -> u64 {
+        self.verifications
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Hashes on the calling thread (CLI use).

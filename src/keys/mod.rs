@@ -62,8 +62,9 @@ impl KeyStatus {
     }
 }
 
-/// An API key as the domain sees it. The secret hashes never leave the server.
-#[derive(Clone, Debug)]
+/// An API key as the domain sees it. The secret hashes never leave the
+/// server, and `Debug` leaves them out too.
+#[derive(Clone)]
 pub struct ApiKey {
     pub id: Uuid,
     pub api_key: String,
@@ -85,6 +86,19 @@ pub struct ApiKey {
     pub updated_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("id", &self.id)
+            .field("api_key", &self.api_key)
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("revoked_at", &self.revoked_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ApiKey {

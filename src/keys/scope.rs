@@ -55,8 +55,10 @@ pub fn narrow(
     granted: &[String],
     requested: Option<&str>,
 ) -> Result<Vec<String>, ScopeRequestError> {
+    // Only spaces separate scopes: "" or "  " asks for nothing, but "\t" is
+    // malformed, not empty.
     let requested = match requested {
-        Some(r) if !r.trim().is_empty() => r,
+        Some(r) if r.split(' ').any(|t| !t.is_empty()) => r,
         _ => return Ok(granted.to_vec()),
     };
     // Only single spaces separate tokens on the wire; anything else is malformed.
@@ -112,6 +114,11 @@ mod tests {
             Err(ScopeRequestError::Malformed)
         );
         assert_eq!(narrow(&[], None).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            narrow(&granted, Some("\t")),
+            Err(ScopeRequestError::Malformed)
+        );
+        assert_eq!(narrow(&granted, Some("  ")).unwrap(), granted);
     }
 
     #[test]

@@ -164,6 +164,9 @@ impl KeyService {
             .db
             .run(move |conn| {
                 write_transaction(conn, |conn| {
+                    // Lock the row first, so a concurrent PATCH or DELETE waits for
+                    // this one instead of acting on what it read before we committed.
+                    store::lock_row(conn, id)?;
                     let key = store::find_by_id(conn, id)?.ok_or(KeyError::NotFound)?;
                     if key.revoked_at.is_some() {
                         return Err(KeyError::Revoked);
@@ -267,6 +270,9 @@ impl KeyService {
             .db
             .run(move |conn| {
                 write_transaction(conn, |conn| {
+                    // Lock the row first, so a concurrent PATCH or DELETE waits for
+                    // this one instead of acting on what it read before we committed.
+                    store::lock_row(conn, id)?;
                     let key = store::find_by_id(conn, id)?.ok_or(KeyError::NotFound)?;
                     if key.revoked_at.is_some() {
                         return Ok(key);

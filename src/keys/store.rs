@@ -10,7 +10,7 @@ use crate::db::schema::api_keys::{self, dsl};
 use crate::db::{DbConnection, DbError};
 
 /// One row of `api_keys`, as stored.
-#[derive(Queryable, Selectable, Insertable, Debug, Clone)]
+#[derive(Queryable, Selectable, Insertable, Clone)]
 #[diesel(table_name = api_keys)]
 pub struct ApiKeyRow {
     pub id: String,
@@ -234,6 +234,15 @@ pub fn list(
         .into_iter()
         .map(ApiKeyRow::into_key)
         .collect()
+}
+
+/// Takes the row's write lock for the rest of the transaction (a no-op
+/// update: `FOR UPDATE` does not compile through the two-backend connection,
+/// and on SQLite the transaction already holds the database's write lock).
+pub fn lock_row(conn: &mut DbConnection, id: Uuid) -> Result<usize, DbError> {
+    Ok(diesel::update(dsl::api_keys.find(id.to_string()))
+        .set(dsl::updated_at.eq(dsl::updated_at))
+        .execute(conn)?)
 }
 
 /// Writes the patchable columns.

@@ -111,13 +111,15 @@ impl Exchanger {
         if let Some(hit) = self.cache.record(api_key) {
             return Ok(hit);
         }
+        let generation = self.cache.generation();
         let wanted = api_key.to_owned();
         let found = self
             .db
             .run(move |conn| store::find_by_api_key(conn, &wanted))
             .await?;
         let found = found.map(Arc::new);
-        self.cache.put_record(api_key.to_owned(), found.clone());
+        self.cache
+            .put_record(api_key.to_owned(), found.clone(), generation);
         Ok(found)
     }
 

@@ -51,6 +51,19 @@ fn per_minute(n: u32) -> Quota {
     Quota::per_minute(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
 }
 
+/// The unit a failure budget belongs to: an IPv4 address, or an IPv6 /64
+/// (one subscriber usually holds a whole /64, so per-address budgets would
+/// be 2^64 budgets).
+fn budget_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
+    }
+}
+
 fn whole_seconds(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
@@ -76,7 +89,7 @@ impl Limits {
 
     /// Refuses an address that has used up its failure budget.
     pub fn check_address(&self, ip: IpAddr) -> Result<(), Limited> {
-        match self.blocked.get(&ip) {
+        match self.blocked.get(&budget_key(ip)) {
             Some(until) if until > Instant::now() => Err(Limited {
                 retry_after: whole_seconds(until - Instant::now()).max(1),
                 info: RateInfo {
@@ -91,6 +104,7 @@ impl Limits {
 
     /// Spends one unit of an address's failure budget.
     pub fn record_failure(&self, ip: IpAddr) {
+        let ip = budget_key(ip);
         if let Err(not_until) = self.failures.check_key(&ip) {
             let wait = not_until.wait_time_from(self.clock.now());
             self.blocked.insert(ip, Instant::now() + wait);
@@ -102,19 +116,20 @@ impl Limits {
         let Some(limit) = key.rate_limit_per_minute.or(self.default_per_key) else {
             return Ok(None);
         };
-        let entry = match self.per_key.get(&key.id) {
-            // A PATCH may have changed the limit: start a fresh budget then.
-            Some(e) if e.0 == limit => e,
-            _ => {
-                let e = Arc::new((
-                    limit,
-                    governor::RateLimiter::direct(per_minute(limit))
-                        .with_middleware::<StateInformationMiddleware>(),
-                ));
-                self.per_key.insert(key.id, e.clone());
-                e
-            }
+        let fresh = || {
+            Arc::new((
+                limit,
+                governor::RateLimiter::direct(per_minute(limit))
+                    .with_middleware::<StateInformationMiddleware>(),
+            ))
         };
+        // `get_with` makes concurrent first requests share one budget.
+        let mut entry = self.per_key.get_with(key.id, fresh);
+        if entry.0 != limit {
+            // A PATCH changed the limit: start a fresh budget.
+            entry = fresh();
+            self.per_key.insert(key.id, entry.clone());
+        }
         let interval = 60.0 / f64::from(limit);
         match entry.1.check() {
             Ok(snapshot) => {
@@ -203,6 +218,19 @@ mod tests {
         let k = key(None);
         assert!(limits.spend_key(&k).is_ok());
         assert!(limits.spend_key(&k).is_err());
+    }
+
+    #[test]
+    fn an_ipv6_subnet_shares_one_failure_budget() {
+        let limits = Limits::new(1, None);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        limits.record_failure(a);
+        limits.record_failure(b);
+        assert!(limits.check_address(a).is_err());
+        assert!(limits.check_address(b).is_err(), "same /64, same budget");
+        assert!(limits.check_address(other).is_ok());
     }
 
     #[test]

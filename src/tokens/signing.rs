@@ -334,6 +334,9 @@ impl CachedBody {
 pub struct KeyRing {
     keys: Vec<SigningKey>,
     jwks_cache: Mutex<Option<(usize, Arc<CachedBody>)>>,
+    /// When this ring was loaded: the key before the current signer may have
+    /// kept signing until then (a new key signs only once picked up).
+    loaded: SystemTime,
     /// How long a superseded key keeps verifying: the longest token lifetime
     /// plus clock leeway.
     retire_after: Duration,
@@ -360,6 +363,7 @@ impl KeyRing {
         Self {
             keys,
             jwks_cache: Mutex::new(None),
+            loaded: SystemTime::now(),
             retire_after: token_ttl + Duration::from_secs(60),
         }
     }
@@ -377,11 +381,17 @@ impl KeyRing {
             .iter()
             .enumerate()
             .filter(move |(i, _)| {
-                *i == 0
-                    || self
-                        .keys
-                        .get(i - 1)
-                        .is_some_and(|newer| newer.created + retire_after > now)
+                let Some(successor) = i.checked_sub(1).and_then(|j| self.keys.get(j)) else {
+                    return true; // the signer
+                };
+                // The previous signer signed until this ring was loaded, not
+                // merely until its successor's file appeared.
+                let superseded = if *i == 1 {
+                    successor.created.max(self.loaded)
+                } else {
+                    successor.created
+                };
+                superseded + retire_after > now
             })
             .map(|(_, k)| k)
     }
@@ -475,6 +485,25 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn the_previous_signer_stays_published_for_a_lifetime_after_pickup() {
+        // Key b was generated two hours ago but this server only now picks it
+        // up: a kept signing until now, so its tokens must stay verifiable.
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let hours = |h: u64| Duration::from_secs(h * 3600);
+        let mut a = generate_into(dir.path(), SigningAlg::Es256).unwrap();
+        let mut b = generate_into(dir.path(), SigningAlg::Es256).unwrap();
+        let mut c = generate_into(dir.path(), SigningAlg::Es256).unwrap();
+        (a.created, b.created, c.created) = (now - hours(5), now - hours(4), now - hours(2));
+        let (a_kid, b_kid) = (a.kid.clone(), b.kid.clone());
+        let ring = KeyRing::new(vec![c, b, a], hours(1));
+        assert!(ring.find(&b_kid, now + Duration::from_secs(1800)).is_some());
+        assert!(ring.find(&b_kid, now + hours(2)).is_none());
+        // Older keys were superseded long ago and stay retired.
+        assert!(ring.find(&a_kid, now).is_none());
     }
 
     #[test]

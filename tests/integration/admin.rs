@@ -16,6 +16,7 @@ both_backends!(
     validation_errors_name_each_field,
     pagination_visits_every_key_once_during_inserts,
     concurrent_rotations_leave_no_unreturned_secret,
+    concurrent_patches_and_deletes_lose_nothing,
     audit_trail_records_every_change,
 );
 
@@ -244,6 +245,22 @@ async fn a_revoked_admin_key_loses_access_at_once(b: Backend) {
     app.get("/v1/api-keys", Some(&token))
         .await
         .assert_problem(401);
+    // Taking the admin scope away from a key takes effect at once, too.
+    let third = app.key().scopes(&["tokenmint:admin"]).create().await;
+    let token = app.token_for(&third).await;
+    assert_eq!(app.get("/v1/api-keys", Some(&token)).await.status, 200);
+    let r = app
+        .json_call(
+            "PATCH",
+            &key_path(&third.id),
+            &json!({ "scopes": ["orders:read"] }),
+            Some(&root),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    app.get("/v1/api-keys", Some(&token))
+        .await
+        .assert_problem(403);
 }
 
 fn sign_hs256(header: &Value, claims: &Value, key: &[u8]) -> String {
@@ -660,4 +677,53 @@ async fn audit_trail_records_every_change(b: Backend) {
     assert_eq!(rows.len(), 1, "{denied}");
     assert_eq!(rows[0]["details"]["count"], 5);
     assert_eq!(rows[0]["details"]["reason"], "wrong_secret");
+}
+
+async fn concurrent_patches_and_deletes_lose_nothing(b: Backend) {
+    let app = TestApp::start(b).await;
+    let admin = app.admin_token().await;
+    let key = app.key().scopes(&["a", "b"]).create().await;
+    let path = key_path(&key.id);
+    let (scopes, ips) = (
+        json!({ "scopes": ["a"] }),
+        json!({ "allowed_ips": ["10.0.0.0/8"] }),
+    );
+    let (r1, r2) = futures_util::future::join(
+        app.json_call("PATCH", &path, &scopes, Some(&admin)),
+        app.json_call("PATCH", &path, &ips, Some(&admin)),
+    )
+    .await;
+    assert_eq!((r1.status, r2.status), (200, 200));
+    let now = app.get(&path, Some(&admin)).await.json();
+    assert_eq!(
+        now["scopes"],
+        json!(["a"]),
+        "a concurrent PATCH was lost: {now}"
+    );
+    assert_eq!(
+        now["allowed_ips"],
+        json!(["10.0.0.0/8"]),
+        "a concurrent PATCH was lost: {now}"
+    );
+    // Concurrent DELETEs: one revocation, one audit event, same revoked_at.
+    let auth = format!("Bearer {admin}");
+    let headers = [("authorization", auth.as_str())];
+    let dels = (0..3).map(|_| app.send("DELETE", &path, &headers, None));
+    let answers = futures_util::future::join_all(dels).await;
+    let stamps: Vec<Value> = answers
+        .iter()
+        .map(|r| r.json()["revoked_at"].clone())
+        .collect();
+    assert!(stamps.windows(2).all(|w| w[0] == w[1]), "{stamps:?}");
+    let events = app
+        .get(
+            &format!(
+                "/v1/audit-events?api_key_id={}&action=api_key.revoked",
+                key.id
+            ),
+            Some(&admin),
+        )
+        .await
+        .json();
+    assert_eq!(events["data"].as_array().unwrap().len(), 1);
 }

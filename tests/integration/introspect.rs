@@ -33,7 +33,12 @@ async fn introspection_answers_by_rfc7662(b: Backend) {
         assert!(!body[field].is_null(), "missing {field}");
     }
     // Garbage and tampered tokens are inactive, with nothing else said.
-    let tampered = format!("{}x", &token[..token.len() - 1]);
+    // Flip one character in the middle of the signature (not the last one,
+    // whose padding bits a strict base64 decoder would reject on its own).
+    let sig_start = token.rfind('.').unwrap() + 1;
+    let mid = sig_start + (token.len() - sig_start) / 2;
+    let flipped = if &token[mid..=mid] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{flipped}{}", &token[..mid], &token[mid + 1..]);
     for t in ["garbage", tampered.as_str()] {
         let r = app
             .post_form(
