@@ -29,12 +29,12 @@ pub fn init_logging(config: &Config) {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Outcome {
-    outcome: String,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
+    method: &'static str,
     status: u16,
 }
 
@@ -111,13 +111,8 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 });
 
 /// Counts one exchange outcome (`issued`, `invalid_client`, …).
-pub fn exchange_outcome(outcome: &str) {
-    METRICS
-        .exchanges
-        .get_or_create(&Outcome {
-            outcome: outcome.to_owned(),
-        })
-        .inc();
+pub fn exchange_outcome(outcome: &'static str) {
+    METRICS.exchanges.get_or_create(&Outcome { outcome }).inc();
 }
 
 /// Records one argon2 verification.
@@ -153,10 +148,7 @@ pub fn method_label(method: &actix_web::http::Method) -> &'static str {
 pub fn observe_http(method: &'static str, status: u16, micros: u64) {
     METRICS
         .http_requests
-        .get_or_create(&HttpLabels {
-            method: method.to_owned(),
-            status,
-        })
+        .get_or_create(&HttpLabels { method, status })
         .inc();
     METRICS.http_duration.observe(micros as f64 / 1e6);
 }

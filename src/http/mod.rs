@@ -51,9 +51,10 @@ pub async fn request_context(
         .filter(|v| valid_request_id(v))
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().to_string();
     let method_label = crate::telemetry::method_label(req.method());
-    let path = req.path().to_owned();
+    // Owned copies for the log line only when it will be written.
+    let log = tracing::enabled!(tracing::Level::INFO)
+        .then(|| (req.method().to_string(), req.path().to_owned()));
     let started = Instant::now();
     let mut res = REQUEST_ID.scope(id.clone(), next.call(req)).await?;
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -62,7 +63,9 @@ pub async fn request_context(
     let status = res.status().as_u16();
     let micros = started.elapsed().as_micros() as u64;
     crate::telemetry::observe_http(method_label, status, micros);
-    tracing::info!(request_id = %id, %method, %path, status, latency_us = micros, "request");
+    if let Some((method, path)) = log {
+        tracing::info!(request_id = %id, %method, %path, status, latency_us = micros, "request");
+    }
     Ok(res)
 }
 

@@ -7,7 +7,6 @@ use base64::engine::general_purpose::STANDARD;
 use percent_encoding::percent_decode_str;
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{BodyError, MAX_BODY_BYTES, client_ip, media_type, read_body};
 use crate::AppState;
@@ -25,6 +24,15 @@ struct Params {
     scope: Option<String>,
     audience: Option<String>,
     resource: Option<String>,
+}
+
+/// The success body (RFC 6749 §5.1).
+#[derive(serde::Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
+    scope: &'a str,
 }
 
 /// The JSON form. Unknown members are ignored, as OAuth asks of parameters.
@@ -179,12 +187,12 @@ pub async fn exchange_token(
     if let Some(rate) = &exchanged.rate {
         rate_limit_headers(&mut res, rate);
     }
-    Ok(res.json(json!({
-        "access_token": issued.access_token,
-        "token_type": "Bearer",
-        "expires_in": issued.expires_in,
-        "scope": issued.scope,
-    })))
+    Ok(res.json(TokenResponse {
+        access_token: &issued.access_token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: &issued.scope,
+    }))
 }
 
 #[cfg(test)]

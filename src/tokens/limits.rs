@@ -8,6 +8,7 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -43,6 +44,10 @@ pub struct Limits {
     /// Addresses out of failure budget, until when.
     blocked: Cache<IpAddr, Instant>,
     per_key: Cache<Uuid, Arc<(u32, KeyLimiter)>>,
+    /// Until when (ms since `epoch`) any address may be blocked: while it
+    /// lies in the past, the warm path skips the lookup altogether.
+    blocked_until_ms: AtomicU64,
+    epoch: Instant,
     default_per_key: Option<u32>,
     clock: DefaultClock,
 }
@@ -84,11 +89,17 @@ impl Limits {
                 .build(),
             default_per_key,
             clock: DefaultClock::default(),
+            blocked_until_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
     }
 
     /// Refuses an address that has used up its failure budget.
     pub fn check_address(&self, ip: IpAddr) -> Result<(), Limited> {
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        if now_ms >= self.blocked_until_ms.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         match self.blocked.get(&budget_key(ip)) {
             Some(until) if until > Instant::now() => Err(Limited {
                 retry_after: whole_seconds(until - Instant::now()).max(1),
@@ -107,7 +118,10 @@ impl Limits {
         let ip = budget_key(ip);
         if let Err(not_until) = self.failures.check_key(&ip) {
             let wait = not_until.wait_time_from(self.clock.now());
-            self.blocked.insert(ip, Instant::now() + wait);
+            let until = Instant::now() + wait;
+            self.blocked.insert(ip, until);
+            let until_ms = (until - self.epoch).as_millis() as u64 + 1;
+            self.blocked_until_ms.fetch_max(until_ms, Ordering::Relaxed);
         }
     }
 
