@@ -72,7 +72,8 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
         if let DbConnection::Sqlite(c) = conn {
             c.batch_execute(
                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                 PRAGMA cache_size = -1024;",
             )
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
@@ -96,7 +97,7 @@ impl Db {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent)?;
                 }
-                (path.to_string_lossy().into_owned(), 8)
+                (path.to_string_lossy().into_owned(), 4)
             }
         };
         let pool = Pool::builder()

@@ -315,6 +315,39 @@ pub fn touch_last_used(
     Ok(())
 }
 
+/// Moves `last_used_at` forward for many keys: on PostgreSQL in one statement
+/// (one round trip however many keys), on SQLite row by row in the caller's
+/// transaction (in-process, so just as cheap).
+pub fn touch_last_used_many(
+    conn: &mut DbConnection,
+    used: &[(Uuid, DateTime<Utc>)],
+) -> Result<(), DbError> {
+    if used.is_empty() {
+        return Ok(());
+    }
+    match conn {
+        DbConnection::Postgres(pg) => {
+            use diesel::sql_types::{Array, Text, Timestamp};
+            let ids: Vec<String> = used.iter().map(|(id, _)| id.to_string()).collect();
+            let times: Vec<NaiveDateTime> = used.iter().map(|(_, t)| naive(*t)).collect();
+            diesel::sql_query(
+                "UPDATE api_keys AS k SET last_used_at = v.t \
+                 FROM unnest($1::text[], $2::timestamp[]) AS v(id, t) \
+                 WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.t)",
+            )
+            .bind::<Array<Text>, _>(ids)
+            .bind::<Array<Timestamp>, _>(times)
+            .execute(pg)?;
+        }
+        DbConnection::Sqlite(_) => {
+            for (id, at) in used {
+                touch_last_used(conn, *id, *at)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `(api_key, revoked_at)` of keys revoked at or after `since`.
 pub fn revoked_since(
     conn: &mut DbConnection,

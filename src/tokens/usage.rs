@@ -15,6 +15,10 @@ use crate::audit::{self, Actor, action};
 use crate::db::{Db, DbConnection, DbError, write_transaction};
 use crate::keys::{now_micros, store};
 
+/// `last_used_at` is kept to about this precision: at most one write per key
+/// per minute, however busy the key.
+pub const LAST_USED_PRECISION: chrono::Duration = chrono::Duration::seconds(60);
+
 /// Most distinct (key, reason) pairs held between flushes; the rest are
 /// counted under "no key".
 const MAX_DENIED_ENTRIES: usize = 10_000;
@@ -22,6 +26,9 @@ const MAX_DENIED_ENTRIES: usize = 10_000;
 #[derive(Default)]
 struct State {
     last_used: HashMap<Uuid, DateTime<Utc>>,
+    /// The `last_used_at` last handed to the database per key: a use within
+    /// `LAST_USED_PRECISION` of it is not worth another write.
+    written: HashMap<Uuid, DateTime<Utc>>,
     denied: HashMap<(Option<Uuid>, &'static str), u64>,
     denied_since: Option<DateTime<Utc>>,
 }
@@ -36,6 +43,12 @@ impl UsageLog {
     /// Notes a successful exchange.
     pub fn used(&self, id: Uuid, at: DateTime<Utc>) {
         if let Ok(mut s) = self.state.lock() {
+            if s.written
+                .get(&id)
+                .is_some_and(|w| at - *w < LAST_USED_PRECISION)
+            {
+                return;
+            }
             let slot = s.last_used.entry(id).or_insert(at);
             if *slot < at {
                 *slot = at;
@@ -63,6 +76,11 @@ impl UsageLog {
             return Batch::default();
         };
         let used = std::mem::take(&mut s.last_used);
+        let horizon = Utc::now() - LAST_USED_PRECISION;
+        s.written.retain(|_, w| *w > horizon);
+        for (id, at) in &used {
+            s.written.insert(*id, *at);
+        }
         if !with_denied {
             return Batch {
                 used,
@@ -125,9 +143,8 @@ struct Batch {
 
 impl Batch {
     fn write(&self, conn: &mut DbConnection) -> Result<(), DbError> {
-        for (id, at) in &self.used {
-            store::touch_last_used(conn, *id, *at)?;
-        }
+        let used: Vec<(Uuid, DateTime<Utc>)> = self.used.iter().map(|(k, v)| (*k, *v)).collect();
+        store::touch_last_used_many(conn, &used)?;
         let now = now_micros();
         let actor = Actor {
             id: "token_endpoint".into(),

@@ -13,7 +13,34 @@ both_backends!(
     warm_exchanges_skip_argon2,
     per_key_budget_answers_429_with_headers,
     failures_block_the_address_not_the_key,
+    last_used_at_is_written_in_batches,
 );
+
+async fn last_used_at_is_written_in_batches(b: Backend) {
+    let app = TestApp::start(b).await;
+    let admin = app.admin_token().await;
+    let keys = [
+        app.key().create().await,
+        app.key().create().await,
+        app.key().create().await,
+    ];
+    for key in &keys {
+        assert_eq!(app.exchange(key, json!({})).await.status, 200);
+        let view = app
+            .get(&format!("/v1/api-keys/{}", key.id), Some(&admin))
+            .await
+            .json();
+        assert!(view["last_used_at"].is_null(), "no write per exchange");
+    }
+    app.state.usage.flush(&app.state.db, false).await.unwrap();
+    for key in &keys {
+        let view = app
+            .get(&format!("/v1/api-keys/{}", key.id), Some(&admin))
+            .await
+            .json();
+        assert!(view["last_used_at"].is_string(), "{view}");
+    }
+}
 
 async fn changes_take_effect_at_once_despite_the_cache(b: Backend) {
     let app = TestApp::start(b).await;
