@@ -47,6 +47,23 @@ fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, String)> {
     Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id))
 }
 
+/// Given `limit + 1` rows, keeps `limit` and returns the cursor of the next
+/// page (none when the extra row was not there).
+fn next_page<T>(
+    rows: &mut Vec<T>,
+    limit: i64,
+    position: impl Fn(&T) -> (DateTime<Utc>, String),
+) -> Option<String> {
+    if rows.len() as i64 <= limit {
+        return None;
+    }
+    rows.truncate(limit as usize);
+    rows.last().map(|row| {
+        let (at, id) = position(row);
+        encode_cursor(at, &id)
+    })
+}
+
 /// Query parameters, each at most once, only the known ones.
 struct Query {
     pairs: Vec<(String, String)>,
@@ -165,13 +182,7 @@ pub async fn list_keys(
         .map(|(created_at, id)| Position { created_at, id });
     q.finish()?;
     let mut keys = state.keys.list(filter, after, limit + 1).await?;
-    let next_cursor = if keys.len() as i64 > limit {
-        keys.truncate(limit as usize);
-        keys.last()
-            .map(|k| encode_cursor(k.created_at, &k.id.to_string()))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut keys, limit, |k| (k.created_at, k.id.to_string()));
     let now = now_micros();
     let data: Vec<_> = keys.iter().map(|k| k.view(now)).collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data, "next_cursor": next_cursor })))
@@ -254,12 +265,7 @@ pub async fn list_audit_events(
         .db
         .run(move |conn| audit::list(conn, &filter, after, limit + 1))
         .await?;
-    let next_cursor = if events.len() as i64 > limit {
-        events.truncate(limit as usize);
-        events.last().map(|e| encode_cursor(e.occurred_at, &e.id))
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut events, limit, |e| (e.occurred_at, e.id.clone()));
     Ok(HttpResponse::Ok().json(json!({ "data": events, "next_cursor": next_cursor })))
 }
 

@@ -69,20 +69,7 @@ async fn introspection_answers_by_rfc7662(b: Backend) {
     // Expired key: inactive.
     let exp = app.key().create().await;
     let exp_token = app.token_for(&exp).await;
-    let id = exp.id.clone();
-    app.state
-        .db
-        .run(move |conn| {
-            use diesel::prelude::*;
-            use tokenmint::db::schema::api_keys::dsl;
-            let past = (chrono::Utc::now() - chrono::Duration::seconds(5)).naive_utc();
-            diesel::update(dsl::api_keys.find(id))
-                .set(dsl::expires_at.eq(Some(past)))
-                .execute(conn)
-                .map_err(tokenmint::db::DbError::from)
-        })
-        .await
-        .unwrap();
+    app.expire_in_database(&exp.id).await;
     let r = app
         .post_form(
             "/auth/introspect",

@@ -278,6 +278,25 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Sets a key's `expires_at` a minute in the past, straight in the
+    /// database, as the passing of time would (the API refuses past values).
+    pub async fn expire_in_database(&self, id: &str) {
+        let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).naive_utc();
+        let id = id.to_owned();
+        self.state
+            .db
+            .run(move |conn| {
+                use diesel::prelude::*;
+                use tokenmint::db::schema::api_keys::dsl;
+                diesel::update(dsl::api_keys.find(id))
+                    .set(dsl::expires_at.eq(Some(past)))
+                    .execute(conn)
+                    .map_err(tokenmint::db::DbError::from)
+            })
+            .await
+            .expect("expire key");
+    }
+
     /// An admin token (`tokenmint:admin`).
     pub async fn admin_token(&self) -> String {
         self.token(&["tokenmint:admin"]).await
@@ -322,21 +341,7 @@ impl ApiKeyBuilder<'_> {
             .expect("create key");
         let id = key.id.to_string();
         if self.expired {
-            let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).naive_utc();
-            let kid = id.clone();
-            self.app
-                .state
-                .db
-                .run(move |conn| {
-                    use diesel::prelude::*;
-                    use tokenmint::db::schema::api_keys::dsl;
-                    diesel::update(dsl::api_keys.find(kid))
-                        .set(dsl::expires_at.eq(Some(past)))
-                        .execute(conn)
-                        .map_err(tokenmint::db::DbError::from)
-                })
-                .await
-                .expect("expire key");
+            self.app.expire_in_database(&id).await;
         }
         let body = serde_json::to_value(key.view(chrono::Utc::now())).expect("view");
         Created {
