@@ -78,13 +78,7 @@ async fn changes_take_effect_at_once_despite_the_cache(b: Backend) {
         .assert_oauth_error(401, "invalid_client");
     assert_eq!(app.exchange(&new, json!({})).await.status, 200);
     // Revocation: at once.
-    app.send(
-        "DELETE",
-        &format!("/v1/api-keys/{}", key.id),
-        &[("authorization", &format!("Bearer {admin}"))],
-        None,
-    )
-    .await;
+    app.revoke(&key.id, &admin).await;
     app.exchange(&new, json!({}))
         .await
         .assert_oauth_error(401, "invalid_client");

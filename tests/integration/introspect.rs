@@ -16,13 +16,7 @@ async fn introspection_answers_by_rfc7662(b: Backend) {
     let auth = format!("Bearer {caller}");
     let key = app.key().scopes(&["x"]).create().await;
     let token = app.token_for(&key).await;
-    let r = app
-        .post_form(
-            "/auth/introspect",
-            &format!("token={token}"),
-            &[("authorization", &auth)],
-        )
-        .await;
+    let r = app.introspect(&token, Some(&auth)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let body = r.json();
     assert_eq!(body["active"], true);
@@ -40,43 +34,19 @@ async fn introspection_answers_by_rfc7662(b: Backend) {
     let flipped = if &token[mid..=mid] == "A" { "B" } else { "A" };
     let tampered = format!("{}{flipped}{}", &token[..mid], &token[mid + 1..]);
     for t in ["garbage", tampered.as_str()] {
-        let r = app
-            .post_form(
-                "/auth/introspect",
-                &format!("token={t}"),
-                &[("authorization", &auth)],
-            )
-            .await;
+        let r = app.introspect(t, Some(&auth)).await;
         assert_eq!(r.json(), json!({ "active": false }));
     }
     // After revocation the same token is inactive.
     let admin = app.admin_token().await;
-    app.send(
-        "DELETE",
-        &format!("/v1/api-keys/{}", key.id),
-        &[("authorization", &format!("Bearer {admin}"))],
-        None,
-    )
-    .await;
-    let r = app
-        .post_form(
-            "/auth/introspect",
-            &format!("token={token}"),
-            &[("authorization", &auth)],
-        )
-        .await;
+    app.revoke(&key.id, &admin).await;
+    let r = app.introspect(&token, Some(&auth)).await;
     assert_eq!(r.json(), json!({ "active": false }));
     // Expired key: inactive.
     let exp = app.key().create().await;
     let exp_token = app.token_for(&exp).await;
     app.expire_in_database(&exp.id).await;
-    let r = app
-        .post_form(
-            "/auth/introspect",
-            &format!("token={exp_token}"),
-            &[("authorization", &auth)],
-        )
-        .await;
+    let r = app.introspect(&exp_token, Some(&auth)).await;
     assert_eq!(r.json(), json!({ "active": false }));
     // Callers: none → 401, without the scope → 403, admin → allowed.
     app.post_form("/auth/introspect", &format!("token={token}"), &[])
@@ -111,13 +81,7 @@ async fn revocations_list_recently_revoked_keys(b: Backend) {
     let r = app.get("/auth/revocations", None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["data"], json!([]));
-    app.send(
-        "DELETE",
-        &format!("/v1/api-keys/{}", key.id),
-        &[("authorization", &format!("Bearer {admin}"))],
-        None,
-    )
-    .await;
+    app.revoke(&key.id, &admin).await;
     let r = app.get("/auth/revocations", None).await.json();
     assert_eq!(r["data"][0]["client_id"], key.api_key.as_str());
     assert!(r["data"][0]["revoked_at"].is_string());

@@ -113,6 +113,28 @@ impl TestApp {
             .await
     }
 
+    /// Revokes a key over the admin API with a bearer token.
+    pub async fn revoke(&self, id: &str, token: &str) -> Resp {
+        let auth = format!("Bearer {token}");
+        self.send(
+            "DELETE",
+            &format!("/v1/api-keys/{id}"),
+            &[("authorization", &auth)],
+            None,
+        )
+        .await
+    }
+
+    /// Introspects `token`, sending `authorization` (a whole header value) if given.
+    pub async fn introspect(&self, token: &str, authorization: Option<&str>) -> Resp {
+        let headers: Vec<(&str, &str)> = authorization
+            .iter()
+            .map(|a| ("authorization", *a))
+            .collect();
+        self.post_form("/auth/introspect", &format!("token={token}"), &headers)
+            .await
+    }
+
     pub async fn post_form(&self, path: &str, form: &str, headers: &[(&str, &str)]) -> Resp {
         let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
         all.extend_from_slice(headers);
