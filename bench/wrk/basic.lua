@@ -5,21 +5,4 @@
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 dofile(dir .. "common.lua")
 
-local creds, n, i
-local cache = {}
-
-function init(args)
-   creds = bench.load_pairs(args[1])
-   n = #creds
-   i = bench.slice(n, tonumber(args[2]) or 1) - 1
-end
-
-function request()
-   i = i % n + 1
-   local r = cache[i]
-   if not r then
-      r = bench.basic_request(creds[i][1], creds[i][2])
-      cache[i] = r
-   end
-   return r
-end
+bench.cycle(bench.basic_request)

@@ -49,6 +49,28 @@ function bench.slice(n, nthreads)
    return lo, hi
 end
 
+-- Defines wrk's init() and request(): cycle through every pair of the file
+-- (each thread from its own offset, so connections spread over many keys),
+-- building each request once with build(api_key, secret).
+function bench.cycle(build)
+   local creds, n, i
+   local cache = {}
+   function init(args)
+      creds = bench.load_pairs(args[1])
+      n = #creds
+      i = bench.slice(n, tonumber(args[2]) or 1) - 1
+   end
+   function request()
+      i = i % n + 1
+      local r = cache[i]
+      if not r then
+         r = build(creds[i][1], creds[i][2])
+         cache[i] = r
+      end
+      return r
+   end
+end
+
 local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 function bench.base64(s)

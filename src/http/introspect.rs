@@ -6,7 +6,7 @@ use chrono::Duration;
 use serde_json::json;
 
 use super::auth::{Need, authorize};
-use super::{BodyError, MAX_BODY_BYTES, media_type, read_body};
+use super::{media_type, read_oauth_body};
 use crate::AppState;
 use crate::error::{ApiError, OAuthError};
 use crate::keys::{KeyStatus, now_micros, store};
@@ -29,12 +29,7 @@ pub async fn introspect_token(
     if media_type(&req).as_deref() != Some("application/x-www-form-urlencoded") {
         return Err(OAuthError::UnsupportedMediaType.into());
     }
-    let body = read_body(&req, payload, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => OAuthError::TooLarge,
-            BodyError::Broken => OAuthError::InvalidRequest("the body could not be read".into()),
-        })?;
+    let body = read_oauth_body(&req, payload).await?;
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|_| OAuthError::InvalidRequest("the body is not valid form encoding".into()))?;
     let mut tokens = pairs

@@ -143,6 +143,21 @@ pub async fn read_body(
     Ok(body.freeze())
 }
 
+/// Reads the body of an OAuth endpoint (at most 8 KiB), with its errors in
+/// the RFC 6749 shape.
+pub async fn read_oauth_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<web::Bytes, crate::error::OAuthError> {
+    use crate::error::OAuthError;
+    read_body(req, payload, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => OAuthError::TooLarge,
+            BodyError::Broken => OAuthError::InvalidRequest("the body could not be read".into()),
+        })
+}
+
 /// The media type of the request, lower-cased, without parameters.
 pub fn media_type(req: &HttpRequest) -> Option<String> {
     req.headers()

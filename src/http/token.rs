@@ -8,7 +8,7 @@ use percent_encoding::percent_decode_str;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{BodyError, MAX_BODY_BYTES, client_ip, media_type, read_body};
+use super::{client_ip, media_type, read_oauth_body};
 use crate::AppState;
 use crate::error::{OAuthError, rate_limit_headers};
 use crate::keys::now_micros;
@@ -122,12 +122,7 @@ pub async fn exchange_token(
         Some("application/x-www-form-urlencoded") => false,
         _ => return Err(OAuthError::UnsupportedMediaType),
     };
-    let body = read_body(&req, payload, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => OAuthError::TooLarge,
-            BodyError::Broken => OAuthError::InvalidRequest("the body could not be read".into()),
-        })?;
+    let body = read_oauth_body(&req, payload).await?;
     let mut params = if is_json {
         parse_json(&body)?
     } else {
