@@ -54,7 +54,7 @@ pub struct AuditRow {
 }
 
 /// An event as clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub id: String,
     pub occurred_at: DateTime<Utc>,
@@ -63,6 +63,8 @@ pub struct AuditEvent {
     pub api_key_id: Option<String>,
     pub ip: Option<String>,
     pub request_id: Option<String>,
+    /// What changed (e.g. the fields of an update), per action.
+    #[schema(value_type = Option<Object>)]
     pub details: Option<serde_json::Value>,
 }
 

@@ -11,10 +11,14 @@ use serde_json::{Value, json};
 
 use crate::audit::Actor;
 use crate::config::Config;
+use crate::db::Db;
+use crate::keys::hash::{HashPool, SecretHasher};
+use crate::keys::request::{CreateKeyRequest, Invalid};
+use crate::keys::service::KeyService;
 use crate::keys::store::KeyFilter;
 use crate::keys::{ApiKeyWithSecret, KeyStatus, now_micros};
+use crate::serve;
 use crate::tokens::signing::{self, SigningAlg};
-use crate::{AppState, serve};
 
 /// tokenmint: API keys in, short-lived signed JWTs out.
 #[derive(Parser, Debug)]
@@ -103,12 +107,23 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// Only what key management needs: the database (migrated) and one argon2
+/// thread; no server state, no background work, no signing key.
+fn key_service(config: &Config) -> anyhow::Result<KeyService> {
+    let db = Db::connect(&config.database_url)?;
+    db.migrate()
+        .with_context(|| format!("database {}", config.database_url.redacted()))?;
+    let hasher =
+        SecretHasher::new(config.argon2).map_err(|e| anyhow::anyhow!("TOKENMINT_ARGON2_*: {e}"))?;
+    Ok(KeyService::new(
+        db,
+        HashPool::start(hasher, 1, 4),
+        config.key_policy(),
+    ))
+}
+
 async fn api_key(cmd: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
-    let state = AppState::build(config)?;
-    state
-        .db
-        .migrate()
-        .with_context(|| format!("database {}", state.config.database_url.redacted()))?;
+    let keys = key_service(&config)?;
     match cmd {
         ApiKeyCommand::Create {
             name,
@@ -117,21 +132,20 @@ async fn api_key(cmd: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
             subject,
             expires_at,
         } => {
-            let mut body = json!({ "name": name, "scopes": scopes });
-            for (field, value) in [
-                ("environment", environment),
-                ("subject", subject),
-                ("expires_at", expires_at),
-            ] {
-                if let Some(v) = value {
-                    body[field] = Value::String(v);
-                }
-            }
-            let (key, secret) = state
-                .keys
-                .create(body, Actor::cli())
+            let now = now_micros();
+            let request = CreateKeyRequest {
+                name: Some(name),
+                scopes: Some(scopes),
+                environment,
+                subject,
+                expires_at,
+                ..CreateKeyRequest::default()
+            };
+            let new = request.validate_into(&keys.rules(now)).map_err(describe)?;
+            let (key, secret) = keys
+                .create(new, Actor::cli(), now)
                 .await
-                .map_err(describe)?;
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             print(&ApiKeyWithSecret {
                 key: key.view(now_micros()),
                 api_secret: secret.expose_secret().to_owned(),
@@ -148,40 +162,32 @@ async fn api_key(cmd: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
                 status,
                 ..KeyFilter::default()
             };
-            let keys = state
-                .keys
+            let list = keys
                 .list(filter, None, limit.clamp(1, 10_000))
                 .await
-                .map_err(describe)?;
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let now = now_micros();
-            print(&keys.iter().map(|k| k.view(now)).collect::<Vec<_>>())
+            print(&list.iter().map(|k| k.view(now)).collect::<Vec<_>>())
         }
         ApiKeyCommand::Revoke { id } => {
-            let key = state
-                .keys
+            let key = keys
                 .revoke(id, Actor::cli())
                 .await
-                .map_err(describe)?;
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             print(&key.view(now_micros()))
         }
     }
 }
 
-/// One line for a lifecycle failure, naming the bad fields.
-fn describe(e: crate::keys::service::KeyError) -> anyhow::Error {
-    use crate::keys::input::InputError;
-    use crate::keys::service::KeyError;
-    match e {
-        KeyError::Input(InputError::Invalid(list)) => anyhow::anyhow!(
-            "invalid input: {}",
-            list.iter()
-                .map(|f| format!("{} {}", f.field, f.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        KeyError::Input(InputError::Malformed(m)) => anyhow::anyhow!("invalid input: {m}"),
-        other => anyhow::anyhow!("{other}"),
-    }
+/// One line naming every bad field.
+fn describe(e: Invalid) -> anyhow::Error {
+    anyhow::anyhow!(
+        "invalid input: {}",
+        e.0.iter()
+            .map(|f| format!("{} {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )
 }
 
 fn signing_key(cmd: SigningKeyCommand, config: &Config) -> anyhow::Result<()> {

@@ -365,6 +365,17 @@ fn parse_url(v: &str) -> Result<String, String> {
     }
 }
 
+impl Config {
+    /// What key management may accept, from this configuration.
+    pub fn key_policy(&self) -> crate::keys::rules::KeyPolicy {
+        crate::keys::rules::KeyPolicy {
+            prefix: self.key_prefix.clone(),
+            allowed_scopes: self.allowed_scopes.clone(),
+            max_ttl_seconds: self.token_ttl_seconds,
+        }
+    }
+}
+
 /// Parses a CIDR; a bare address means a single host.
 pub fn parse_cidr(v: &str) -> Result<IpNet, String> {
     v.parse::<IpNet>()

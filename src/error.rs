@@ -7,10 +7,11 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::db::DbError;
-use crate::keys::input::{FieldError, InputError};
+use crate::keys::request::{FieldError, Invalid};
 use crate::keys::service::KeyError;
 use crate::tokens::exchange::ExchangeError;
 use crate::tokens::limits::{Limited, RateInfo};
@@ -33,6 +34,31 @@ fn current_request_id() -> Option<String> {
 
 /// Seconds clients should wait after a 503.
 const RETRY_AFTER_UNAVAILABLE: u64 = 1;
+
+/// The body of an OAuth error (RFC 6749 §5.2).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_client`, `invalid_scope`, `invalid_target`,
+    /// `unsupported_grant_type`, `rate_limited`, `temporarily_unavailable`.
+    pub error: &'static str,
+    pub error_description: String,
+}
+
+/// An RFC 9457 problem: the body of every admin API error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: the status says what happened.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// The `X-Request-Id` of the request.
+    pub request_id: Option<String>,
+    /// For 422: every invalid field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
 
 /// An error of the token and introspection endpoints (RFC 6749 §5.2).
 #[derive(Debug, thiserror::Error)]
@@ -121,7 +147,10 @@ impl ResponseError for OAuthError {
             }
             _ => {}
         }
-        res.json(json!({ "error": error, "error_description": description }))
+        res.json(OAuthErrorBody {
+            error,
+            error_description: description,
+        })
     }
 }
 
@@ -196,16 +225,17 @@ impl ResponseError for ApiError {
                 "internal error".into()
             }
         };
-        let mut body = json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("Error"),
-            "status": status.as_u16(),
-            "detail": detail,
-            "request_id": current_request_id(),
-        });
-        if let Self::Validation(errors) = self {
-            body["errors"] = json!(errors);
-        }
+        let body = Problem {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+            request_id: current_request_id(),
+            errors: match self {
+                Self::Validation(errors) => Some(errors.clone()),
+                _ => None,
+            },
+        };
         let mut res = HttpResponse::build(status);
         match self {
             Self::Unauthorized(_) => {
@@ -220,7 +250,7 @@ impl ResponseError for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ))
-        .body(body.to_string())
+        .body(serde_json::to_string(&body).unwrap_or_default())
     }
 }
 
@@ -233,12 +263,9 @@ impl From<DbError> for ApiError {
     }
 }
 
-impl From<InputError> for ApiError {
-    fn from(e: InputError) -> Self {
-        match e {
-            InputError::Malformed(d) => Self::BadRequest(d),
-            InputError::Invalid(list) => Self::Validation(list),
-        }
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        Self::Validation(e.0)
     }
 }
 
@@ -247,7 +274,6 @@ impl From<KeyError> for ApiError {
         match e {
             KeyError::NotFound => Self::NotFound,
             KeyError::Revoked => Self::Conflict("the key is revoked and cannot be changed".into()),
-            KeyError::Input(i) => i.into(),
             KeyError::Busy => Self::Unavailable,
             KeyError::Db(d) => d.into(),
             KeyError::Hash(h) => Self::Internal(h.to_string()),

@@ -29,7 +29,6 @@ use config::Config;
 use db::Db;
 use keys::cache::{CacheLimits, KeyCache};
 use keys::hash::{HashPool, SecretHasher};
-use keys::input::KeyPolicy;
 use keys::service::KeyService;
 use tokens::TokenIssuer;
 use tokens::exchange::Exchanger;
@@ -51,8 +50,6 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Usage flushes and cache invalidation; stop when dropped.
     pub background: background::Background,
-    /// The discovery document, serialised once.
-    pub discovery: tokens::signing::CachedBody,
 }
 
 impl AppState {
@@ -73,11 +70,7 @@ impl AppState {
             config.token_ttl_seconds,
         );
         let usage = Arc::new(UsageLog::default());
-        let policy = KeyPolicy {
-            prefix: config.key_prefix.clone(),
-            allowed_scopes: config.allowed_scopes.clone(),
-            max_ttl_seconds: config.token_ttl_seconds,
-        };
+        let policy = config.key_policy();
         let cache = Arc::new(KeyCache::new(CacheLimits::default()));
         let limits = Arc::new(Limits::new(
             config.failed_auth_per_minute,
@@ -103,7 +96,7 @@ impl AppState {
             cache.clone(),
             limits.clone(),
         )?;
-        let mut state = Self {
+        Ok(Self {
             config: Arc::new(config),
             db,
             keys,
@@ -114,12 +107,7 @@ impl AppState {
             hashes,
             limits,
             background,
-            discovery: tokens::signing::CachedBody::new(String::new()),
-        };
-        state.discovery = tokens::signing::CachedBody::new(
-            http::well_known::discovery_document(&state).to_string(),
-        );
-        Ok(state)
+        })
     }
 }
 
@@ -137,9 +125,9 @@ pub fn app(
     >,
 > {
     App::new()
-        .app_data(state)
+        .app_data(state.clone())
         .wrap(from_fn(http::request_context))
-        .configure(http::routes)
+        .configure(|cfg| http::configure(cfg, &state))
 }
 
 /// Runs the server until SIGTERM/SIGINT: migrations first, then HTTP, then a

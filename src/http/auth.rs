@@ -1,27 +1,20 @@
-//! Bearer authentication of admin and introspection callers: a token of ours,
-//! for our default audience, whose key is still active right now.
+//! Bearer authentication of admin and introspection callers, as extractors:
+//! a handler that takes [`AdminWrite`], [`AdminRead`] or [`Introspector`]
+//! runs only for a caller with an active token of ours carrying that scope.
 
-use actix_web::HttpRequest;
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
 use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::audit::Actor;
 use crate::error::ApiError;
 use crate::keys::scope::{ADMIN, INTROSPECT, KEYS_READ};
-use crate::keys::{KeyStatus, now_micros, store};
-use crate::tokens::verify::verify;
-
-/// What a call needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Need {
-    /// Any admin GET: `tokenmint:admin` or `tokenmint:keys:read`.
-    Read,
-    /// Any admin change: `tokenmint:admin`.
-    Write,
-    /// Introspection: `tokenmint:introspect` or `tokenmint:admin`.
-    Introspect,
-}
+use crate::tokens::verify::{Inactive, active_token};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -30,70 +23,116 @@ pub struct Caller {
     pub actor: Actor,
 }
 
-fn bearer(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+/// Which scopes a call needs (any one of them).
+pub trait Need: 'static {
+    /// Scopes that grant the call.
+    const SCOPES: &'static [&'static str];
+    /// How the requirement reads in a 403.
+    const WANTED: &'static str;
 }
 
-/// Checks the bearer token and the scope `need`. 401 for a missing, invalid
-/// or expired token or a key no longer active; 403 for a missing scope.
-pub async fn authorize(
-    req: &HttpRequest,
-    state: &AppState,
-    need: Need,
-) -> Result<Caller, ApiError> {
+/// Any admin change: `tokenmint:admin`.
+#[derive(Debug)]
+pub struct Write;
+impl Need for Write {
+    const SCOPES: &'static [&'static str] = &[ADMIN];
+    const WANTED: &'static str = "tokenmint:admin";
+}
+
+/// Any admin GET: `tokenmint:admin` or `tokenmint:keys:read`.
+#[derive(Debug)]
+pub struct Read;
+impl Need for Read {
+    const SCOPES: &'static [&'static str] = &[ADMIN, KEYS_READ];
+    const WANTED: &'static str = "tokenmint:admin or tokenmint:keys:read";
+}
+
+/// Introspection: `tokenmint:introspect` or `tokenmint:admin`.
+#[derive(Debug)]
+pub struct Introspect;
+impl Need for Introspect {
+    const SCOPES: &'static [&'static str] = &[ADMIN, INTROSPECT];
+    const WANTED: &'static str = "tokenmint:introspect or tokenmint:admin";
+}
+
+/// A caller allowed to do what `N` needs.
+#[derive(Debug)]
+pub struct Authorized<N: Need> {
+    pub caller: Caller,
+    need: PhantomData<N>,
+}
+
+/// A caller that may change keys.
+pub type AdminWrite = Authorized<Write>;
+/// A caller that may read keys and audit events.
+pub type AdminRead = Authorized<Read>;
+/// A caller that may introspect tokens.
+pub type Introspector = Authorized<Introspect>;
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+/// 401 for a missing, invalid or expired token or a key no longer active;
+/// 403 for a missing scope.
+async fn authorize<N: Need>(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<Authorized<N>, ApiError> {
     let token =
-        bearer(req).ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
-    let issuer = state.issuer.issuer();
-    let claims = verify(
+        bearer(&req).ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
+    let active = active_token(
+        &state.db,
         state.issuer.ring(),
-        token,
-        issuer,
+        state.issuer.issuer(),
+        &token,
         Some(&state.config.audience),
     )
-    .map_err(|_| ApiError::Unauthorized("the bearer token is invalid or expired".into()))?;
-    // A revoked or expired admin key loses access at once, not at token expiry.
-    let client_id = claims.client_id.clone();
-    // Read from the database, not the exchange cache: an admin call must see a
-    // revocation made anywhere (even by the CLI in another process) at once.
-    let key = state
-        .db
-        .run(move |conn| store::find_by_api_key(conn, &client_id))
-        .await?;
-    let key = key
-        .filter(|k| k.status(now_micros()) == KeyStatus::Active)
-        .ok_or_else(|| {
-            ApiError::Unauthorized("the key behind this token is no longer active".into())
-        })?;
+    .await
+    .map_err(|e| match e {
+        Inactive::Db(db) => ApiError::from(db),
+        other => ApiError::Unauthorized(other.to_string()),
+    })?;
     // A scope counts only if the token carries it and the key still has it:
     // narrowing an admin key's scopes takes effect at once.
-    let has = |scope: &str| claims.has_scope(scope) && key.scopes.iter().any(|s| s == scope);
-    let allowed = match need {
-        Need::Read => has(ADMIN) || has(KEYS_READ),
-        Need::Write => has(ADMIN),
-        Need::Introspect => has(ADMIN) || has(INTROSPECT),
+    let has = |scope: &&str| {
+        active.claims.has_scope(scope) && active.key.scopes.iter().any(|s| s == scope)
     };
-    if !allowed {
-        let wanted = match need {
-            Need::Read => "tokenmint:admin or tokenmint:keys:read",
-            Need::Write => "tokenmint:admin",
-            Need::Introspect => "tokenmint:introspect or tokenmint:admin",
-        };
+    if !N::SCOPES.iter().any(has) {
         return Err(ApiError::Forbidden(format!(
-            "this call needs the scope {wanted}"
+            "this call needs the scope {}",
+            N::WANTED
         )));
     }
-    let ip = crate::http::client_ip(req, &state.config.trusted_proxies).to_string();
-    Ok(Caller {
-        key_id: key.id,
-        actor: Actor {
-            id: key.id.to_string(),
-            ip: Some(ip),
-            request_id: crate::http::request_id(req),
+    let ip = super::client_ip(&req, &state.config.trusted_proxies).to_string();
+    Ok(Authorized {
+        caller: Caller {
+            key_id: active.key.id,
+            actor: Actor {
+                id: active.key.id.to_string(),
+                ip: Some(ip),
+                request_id: super::request_id(&req),
+            },
         },
+        need: PhantomData,
     })
+}
+
+impl<N: Need> FromRequest for Authorized<N> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            authorize::<N>(req, state).await
+        })
+    }
 }

@@ -2,82 +2,158 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Duration;
-use serde_json::json;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::auth::{Need, authorize};
-use super::{media_type, read_oauth_body};
+use super::auth::Introspector;
+use super::docs::AuthErrors;
+use super::extract::{media_type, read_oauth_body};
 use crate::AppState;
-use crate::error::{ApiError, OAuthError};
-use crate::keys::{KeyStatus, now_micros, store};
-use crate::tokens::verify::verify;
+use crate::error::{ApiError, OAuthError, OAuthErrorBody};
+use crate::keys::{now_micros, store};
+use crate::tokens::verify::{Inactive, active_token};
 
-fn inactive() -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "active": false }))
+/// The introspection form (RFC 7662 §2.1).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct IntrospectionRequest {
+    /// The access token to look at.
+    token: String,
 }
 
-/// Tells a caller with `tokenmint:introspect` (or admin) whether a token is
-/// active now: signature, time claims, and its key still active.
-pub async fn introspect_token(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, actix_web::Error> {
-    authorize(&req, &state, Need::Introspect).await?;
-    if media_type(&req).as_deref() != Some("application/x-www-form-urlencoded") {
-        return Err(OAuthError::UnsupportedMediaType.into());
-    }
-    let body = read_oauth_body(&req, payload).await?;
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+/// RFC 7662 §2.2: `{"active": false}` alone, or every member of an active token.
+#[derive(Serialize, ToSchema, Default)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// `Bearer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+}
+
+fn answer(body: &Introspection) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+/// The `token` parameter, exactly once.
+fn token_param(body: &[u8]) -> Result<String, OAuthError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|_| OAuthError::InvalidRequest("the body is not valid form encoding".into()))?;
     let mut tokens = pairs
         .into_iter()
         .filter(|(k, _)| k == "token")
         .map(|(_, v)| v);
-    let token = match (tokens.next(), tokens.next()) {
-        (Some(t), None) if !t.is_empty() => t,
-        (Some(_), Some(_)) => {
-            return Err(
-                OAuthError::InvalidRequest("the parameter token is repeated".into()).into(),
-            );
-        }
-        _ => return Err(OAuthError::InvalidRequest("token is required".into()).into()),
-    };
-    let Ok(claims) = verify(state.issuer.ring(), &token, state.issuer.issuer(), None) else {
-        return Ok(inactive());
-    };
-    let client_id = claims.client_id.clone();
-    // The database, not the exchange cache: introspection answers "active now".
-    let key = state
-        .db
-        .run(move |conn| store::find_by_api_key(conn, &client_id))
-        .await
-        .map_err(ApiError::from)?;
-    if !key.is_some_and(|k| k.status(now_micros()) == KeyStatus::Active) {
-        return Ok(inactive());
+    match (tokens.next(), tokens.next()) {
+        (Some(t), None) if !t.is_empty() => Ok(t),
+        (Some(_), Some(_)) => Err(OAuthError::InvalidRequest(
+            "the parameter token is repeated".into(),
+        )),
+        _ => Err(OAuthError::InvalidRequest("token is required".into())),
     }
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({
-            "active": true,
-            "scope": claims.scope,
-            "client_id": claims.client_id,
-            "sub": claims.sub,
-            "aud": claims.aud,
-            "iss": claims.iss,
-            "exp": claims.exp,
-            "iat": claims.iat,
-            "nbf": claims.nbf,
-            "jti": claims.jti,
-            "token_type": "Bearer",
-            "env": claims.env,
-        })))
+}
+
+/// Whether a token is active now: signature, time claims, and its key still
+/// active. Needs `tokenmint:introspect` or `tokenmint:admin`.
+#[utoipa::path(
+    post, path = "/auth/introspect", tag = "oauth",
+    security(("bearer" = [])),
+    request_body(content = IntrospectionRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The token's state", body = Introspection),
+        (status = 400, description = "`token` missing, repeated or malformed", body = OAuthErrorBody),
+        (status = 413, description = "The body is larger than 8 KiB", body = OAuthErrorBody),
+        (status = 415, description = "The body is not form-encoded", body = OAuthErrorBody),
+        AuthErrors,
+    )
+)]
+pub async fn introspect_token(
+    _: Introspector,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, actix_web::Error> {
+    if media_type(&req).as_deref() != Some("application/x-www-form-urlencoded") {
+        return Err(OAuthError::UnsupportedMediaType.into());
+    }
+    let body = read_oauth_body(&req, payload).await?;
+    let token = token_param(&body)?;
+    let active = match active_token(
+        &state.db,
+        state.issuer.ring(),
+        state.issuer.issuer(),
+        &token,
+        None,
+    )
+    .await
+    {
+        Ok(active) => active,
+        Err(Inactive::Db(e)) => return Err(ApiError::from(e).into()),
+        Err(_) => return Ok(answer(&Introspection::default())),
+    };
+    let c = active.claims;
+    Ok(answer(&Introspection {
+        active: true,
+        scope: Some(c.scope),
+        client_id: Some(c.client_id),
+        sub: Some(c.sub),
+        aud: Some(c.aud),
+        iss: Some(c.iss),
+        exp: Some(c.exp),
+        iat: Some(c.iat),
+        nbf: Some(c.nbf),
+        jti: Some(c.jti),
+        token_type: Some("Bearer"),
+        env: Some(c.env),
+    }))
+}
+
+/// One revoked key.
+#[derive(Serialize, ToSchema)]
+pub struct Revocation {
+    pub client_id: String,
+    pub revoked_at: DateTime<Utc>,
+}
+
+/// The keys revoked within the window.
+#[derive(Serialize, ToSchema)]
+pub struct RevocationList {
+    pub data: Vec<Revocation>,
+    /// One token lifetime plus a margin: older revocations no longer matter.
+    pub window_seconds: i64,
 }
 
 /// The `client_id`s revoked within the last token lifetime, so verifiers
 /// that poll this can refuse their tokens within seconds.
+#[utoipa::path(
+    get, path = "/auth/revocations", tag = "oauth",
+    responses(
+        (status = 200, description = "Recently revoked keys", body = RevocationList),
+        (status = 503, description = "The database is unavailable", body = crate::error::Problem,
+         content_type = "application/problem+json"),
+    )
+)]
 pub async fn list_revocations(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let window = i64::from(state.config.token_ttl_seconds) + 60;
     let since = now_micros() - Duration::seconds(window);
@@ -85,11 +161,17 @@ pub async fn list_revocations(state: web::Data<AppState>) -> Result<HttpResponse
         .db
         .run(move |conn| store::revoked_since(conn, since))
         .await?;
-    let data: Vec<_> = rows
+    let data = rows
         .into_iter()
-        .map(|(client_id, revoked_at)| json!({ "client_id": client_id, "revoked_at": revoked_at }))
+        .map(|(client_id, revoked_at)| Revocation {
+            client_id,
+            revoked_at,
+        })
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "max-age=5"))
-        .json(json!({ "data": data, "window_seconds": window })))
+        .json(RevocationList {
+            data,
+            window_seconds: window,
+        }))
 }

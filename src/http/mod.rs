@@ -3,7 +3,10 @@
 
 pub mod admin;
 pub mod auth;
+pub mod docs;
+pub mod extract;
 pub mod introspect;
+pub mod openapi;
 pub mod ops;
 pub mod token;
 pub mod well_known;
@@ -16,13 +19,11 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, web};
-use futures_util::StreamExt;
 use ipnet::IpNet;
+use tracing::Instrument;
 
-use crate::error::{ApiError, REQUEST_ID};
-
-/// Largest body any endpoint reads.
-pub const MAX_BODY_BYTES: usize = 8 * 1024;
+use crate::AppState;
+use crate::error::REQUEST_ID;
 
 /// The request id, stored in the request's extensions by the middleware.
 #[derive(Clone, Debug)]
@@ -37,9 +38,10 @@ fn valid_request_id(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-/// Gives every request an id (echoed or fresh), puts it on the response and
-/// into error bodies, and logs one line per request: method, path (never the
-/// query), status, latency. Never a header or a body.
+/// Gives every request an id (echoed or fresh), puts it on the response, into
+/// error bodies and into a tracing span around the request (so every log
+/// line of the request carries it), and logs one line per request: method,
+/// path (never the query), status, latency. Never a header or a body.
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -56,7 +58,11 @@ pub async fn request_context(
     let log = tracing::enabled!(tracing::Level::INFO)
         .then(|| (req.method().to_string(), req.path().to_owned()));
     let started = Instant::now();
-    let mut res = REQUEST_ID.scope(id.clone(), next.call(req)).await?;
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut res = REQUEST_ID
+        .scope(id.clone(), next.call(req))
+        .instrument(span.clone())
+        .await?;
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(X_REQUEST_ID, v);
     }
@@ -64,7 +70,9 @@ pub async fn request_context(
     let micros = started.elapsed().as_micros() as u64;
     crate::telemetry::observe_http(method_label, status, micros);
     if let Some((method, path)) = log {
-        tracing::info!(request_id = %id, %method, %path, status, latency_us = micros, "request");
+        span.in_scope(|| {
+            tracing::info!(%method, %path, status, latency_us = micros, "request");
+        });
     }
     Ok(res)
 }
@@ -111,133 +119,14 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
     peer
 }
 
-/// Why a body could not be read.
-#[derive(Debug)]
-pub enum BodyError {
-    TooLarge,
-    Broken,
-}
-
-/// Reads a body of at most `limit` bytes.
-pub async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::Bytes, BodyError> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(BodyError::TooLarge);
+/// Every route and the app data the handlers need, mounted by `crate::app`
+/// for the server and the tests alike.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
+    cfg.app_data(web::Data::new(well_known::Discovery::new(&state.config)));
+    for resource in openapi::resources() {
+        cfg.service(resource);
     }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| BodyError::Broken)?;
-        if body.len() + chunk.len() > limit {
-            return Err(BodyError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
-/// Reads the body of an OAuth endpoint (at most 8 KiB), with its errors in
-/// the RFC 6749 shape.
-pub async fn read_oauth_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<web::Bytes, crate::error::OAuthError> {
-    use crate::error::OAuthError;
-    read_body(req, payload, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => OAuthError::TooLarge,
-            BodyError::Broken => OAuthError::InvalidRequest("the body could not be read".into()),
-        })
-}
-
-/// The media type of the request, lower-cased, without parameters.
-pub fn media_type(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-}
-
-/// Reads a JSON body for the admin API: 415 for another media type, 413 when
-/// too large, 400 when not JSON. An empty body reads as `{}`.
-pub async fn json_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-) -> Result<serde_json::Value, ApiError> {
-    let body = read_body(req, payload, 64 * 1024)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => ApiError::TooLarge,
-            BodyError::Broken => ApiError::BadRequest("the body could not be read".into()),
-        })?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(serde_json::json!({}));
-    }
-    match media_type(req).as_deref() {
-        Some("application/json") => {}
-        Some(t) if t.ends_with("+json") => {}
-        _ => return Err(ApiError::UnsupportedMediaType),
-    }
-    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
-}
-
-/// Every route, mounted by `crate::app` for the server and the tests alike.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/auth/token").route(web::post().to(token::exchange_token)))
-        .service(
-            web::resource("/auth/introspect").route(web::post().to(introspect::introspect_token)),
-        )
-        .service(
-            web::resource("/auth/revocations").route(web::get().to(introspect::list_revocations)),
-        )
-        .service(web::resource("/.well-known/jwks.json").route(web::get().to(well_known::jwks)))
-        .service(
-            web::resource("/.well-known/oauth-authorization-server")
-                .route(web::get().to(well_known::discovery)),
-        )
-        .service(
-            web::resource("/.well-known/openid-configuration")
-                .route(web::get().to(well_known::discovery)),
-        )
-        .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
-        .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
-        .service(web::resource("/metrics").route(web::get().to(ops::metrics)))
-        .service(web::resource("/openapi.json").route(web::get().to(ops::openapi)))
-        .service(
-            web::scope("/v1")
-                .service(
-                    web::resource("/api-keys")
-                        .route(web::post().to(admin::create_key))
-                        .route(web::get().to(admin::list_keys)),
-                )
-                .service(
-                    web::resource("/api-keys/{id}")
-                        .route(web::get().to(admin::get_key))
-                        .route(web::patch().to(admin::update_key))
-                        .route(web::delete().to(admin::revoke_key)),
-                )
-                .service(
-                    web::resource("/api-keys/{id}/rotate").route(web::post().to(admin::rotate_key)),
-                )
-                .service(
-                    web::resource("/audit-events").route(web::get().to(admin::list_audit_events)),
-                ),
-        )
-        .default_service(web::to(ops::not_found));
+    cfg.default_service(web::to(ops::not_found));
 }
 
 #[cfg(test)]

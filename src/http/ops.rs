@@ -1,26 +1,56 @@
-//! Health, readiness, metrics, and the fallback 404.
+//! Health, readiness, metrics, the OpenAPI document, and the fallback 404.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::db::{DbError, ping};
 use crate::error::ApiError;
 
-/// `GET /healthz`: the process is up.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// The process is up.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
 }
 
-/// `GET /readyz`: the database answers and a signing key is loaded.
+/// Whether the server can serve: database and signing key.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// `ok` or `unavailable`.
+    pub database: &'static str,
+    /// `ok` or `missing`.
+    pub signing_key: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Up", body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Ready when the database answers and a signing key is loaded.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready", body = Readiness),
+    ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let db_ok = state.db.run::<_, DbError, _>(ping).await.is_ok();
     let key_ok = state.issuer.ring().signer().is_some();
-    let body = json!({
-        "status": if db_ok && key_ok { "ready" } else { "not_ready" },
-        "database": if db_ok { "ok" } else { "unavailable" },
-        "signing_key": if key_ok { "ok" } else { "missing" },
-    });
+    let body = Readiness {
+        status: if db_ok && key_ok {
+            "ready"
+        } else {
+            "not_ready"
+        },
+        database: if db_ok { "ok" } else { "unavailable" },
+        signing_key: if key_ok { "ok" } else { "missing" },
+    };
     if db_ok && key_ok {
         HttpResponse::Ok().json(body)
     } else {
@@ -28,7 +58,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// `GET /metrics`: Prometheus text.
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition",
+        body = String, content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.db.pool().state();
     crate::telemetry::set_pool(pool.connections, pool.idle_connections);
@@ -37,15 +70,13 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(crate::telemetry::render())
 }
 
-/// The OpenAPI 3.1 description of every endpoint (kept beside the routes;
-/// a test checks that each route appears in it).
-pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// `GET /openapi.json`
+/// This document: OpenAPI 3.1 of every endpoint, generated from the code.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI document", body = Object)))]
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(OPENAPI)
+        .body(super::openapi::document_json())
 }
 
 /// Any unknown path.

@@ -1,22 +1,80 @@
-//! `POST /auth/token`: the client-credentials grant in its three forms.
+//! `POST /auth/token`: the client-credentials grant in its three forms. The
+//! [`TokenRequest`] extractor turns any of them into the domain's
+//! [`ExchangeRequest`]; the handler exchanges and answers.
 
+use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use futures_util::future::LocalBoxFuture;
 use percent_encoding::percent_decode_str;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{client_ip, media_type, read_oauth_body};
+use super::client_ip;
+use super::docs::OAuthErrors;
+use super::extract::{media_type, read_oauth_body};
 use crate::AppState;
 use crate::error::{OAuthError, rate_limit_headers};
 use crate::keys::now_micros;
 use crate::tokens::exchange::ExchangeRequest;
 
-/// The parameters, whichever form they came in. No `Debug`: it holds the
-/// secret in the clear until it is wrapped.
-#[derive(Default)]
+/// The JSON form. Unknown members are ignored, as OAuth asks of parameters.
+/// No `Debug`: it holds the secret in the clear until it is wrapped.
+#[derive(Deserialize, ToSchema)]
+pub struct JsonTokenRequest {
+    /// Optional here; `client_credentials` if given.
+    #[schema(value_type = Option<GrantType>)]
+    pub grant_type: Option<String>,
+    pub api_key: Option<String>,
+    #[schema(format = Password)]
+    pub api_secret: Option<String>,
+    /// Space-separated subset of the key's scopes; all of them if absent.
+    pub scope: Option<String>,
+    /// One of the key's audiences (or RFC 8707 `resource`).
+    pub audience: Option<String>,
+    pub resource: Option<String>,
+}
+
+/// The OAuth form (RFC 6749 §4.4.2), client authenticated with HTTP Basic or
+/// with `client_id`/`client_secret` in the body (not both). A parameter may
+/// appear once.
+#[derive(Default, ToSchema)]
+pub struct FormTokenRequest {
+    #[schema(value_type = GrantType)]
+    pub grant_type: Option<String>,
+    pub client_id: Option<String>,
+    #[schema(format = Password)]
+    pub client_secret: Option<String>,
+    pub scope: Option<String>,
+    pub audience: Option<String>,
+    pub resource: Option<String>,
+}
+
+/// The grant we serve.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum GrantType {
+    ClientCredentials,
+}
+
+/// The success body (RFC 6749 §5.1).
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse<'a> {
+    /// A JWT (`typ: at+jwt`), verifiable with the JWKS.
+    pub access_token: &'a str,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// `exp − iat`, in seconds.
+    pub expires_in: i64,
+    /// The granted scopes, space-separated.
+    pub scope: &'a str,
+}
+
+/// The parameters, whichever form they came in.
 struct Params {
     grant_type: Option<String>,
     client_id: Option<String>,
@@ -26,28 +84,8 @@ struct Params {
     resource: Option<String>,
 }
 
-/// The success body (RFC 6749 §5.1).
-#[derive(serde::Serialize)]
-struct TokenResponse<'a> {
-    access_token: &'a str,
-    token_type: &'static str,
-    expires_in: i64,
-    scope: &'a str,
-}
-
-/// The JSON form. Unknown members are ignored, as OAuth asks of parameters.
-#[derive(Deserialize)]
-struct JsonBody {
-    grant_type: Option<String>,
-    api_key: Option<String>,
-    api_secret: Option<String>,
-    scope: Option<String>,
-    audience: Option<String>,
-    resource: Option<String>,
-}
-
 fn parse_json(body: &[u8]) -> Result<Params, OAuthError> {
-    let b: JsonBody = serde_json::from_slice(body).map_err(|_| {
+    let b: JsonTokenRequest = serde_json::from_slice(body).map_err(|_| {
         OAuthError::InvalidRequest("the body is not a valid token request JSON object".into())
     })?;
     Ok(Params {
@@ -63,15 +101,15 @@ fn parse_json(body: &[u8]) -> Result<Params, OAuthError> {
 fn parse_form(body: &[u8]) -> Result<Params, OAuthError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|_| OAuthError::InvalidRequest("the body is not valid form encoding".into()))?;
-    let mut p = Params::default();
+    let mut f = FormTokenRequest::default();
     for (name, value) in pairs {
         let slot = match name.as_str() {
-            "grant_type" => &mut p.grant_type,
-            "client_id" => &mut p.client_id,
-            "client_secret" => &mut p.client_secret,
-            "scope" => &mut p.scope,
-            "audience" => &mut p.audience,
-            "resource" => &mut p.resource,
+            "grant_type" => &mut f.grant_type,
+            "client_id" => &mut f.client_id,
+            "client_secret" => &mut f.client_secret,
+            "scope" => &mut f.scope,
+            "audience" => &mut f.audience,
+            "resource" => &mut f.resource,
             _ => continue,
         };
         // RFC 6749 §3.2: request parameters must not be repeated.
@@ -81,7 +119,14 @@ fn parse_form(body: &[u8]) -> Result<Params, OAuthError> {
             )));
         }
     }
-    Ok(p)
+    Ok(Params {
+        grant_type: f.grant_type,
+        client_id: f.client_id,
+        client_secret: f.client_secret,
+        scope: f.scope,
+        audience: f.audience,
+        resource: f.resource,
+    })
 }
 
 /// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`.
@@ -111,68 +156,128 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
     Ok(Some((unescape(id)?, unescape(secret)?)))
 }
 
-/// Exchanges an API key pair for an access token.
+/// A token request in any of its three forms, checked against the rules of
+/// RFC 6749 (one client authentication method, no repeated parameters) and
+/// turned into the domain's exchange request.
+pub struct TokenRequest {
+    pub exchange: ExchangeRequest,
+    /// Whether the client authenticated with HTTP Basic (errors then carry
+    /// `WWW-Authenticate: Basic`).
+    pub basic: bool,
+}
+
+impl TokenRequest {
+    async fn read(req: HttpRequest, payload: web::Payload) -> Result<Self, OAuthError> {
+        let is_json = match media_type(&req).as_deref() {
+            Some("application/json") => true,
+            Some("application/x-www-form-urlencoded") => false,
+            _ => return Err(OAuthError::UnsupportedMediaType),
+        };
+        let body = read_oauth_body(&req, payload).await?;
+        let mut params = if is_json {
+            parse_json(&body)?
+        } else {
+            parse_form(&body)?
+        };
+        match params.grant_type.as_deref().filter(|g| !g.is_empty()) {
+            Some("client_credentials") => {}
+            None if is_json => {}
+            None => return Err(OAuthError::InvalidRequest("grant_type is required".into())),
+            Some(_) => return Err(OAuthError::UnsupportedGrantType),
+        }
+        let basic = basic_credentials(&req)?;
+        let used_basic = basic.is_some();
+        let body_has_credentials = params.client_id.is_some() || params.client_secret.is_some();
+        let (api_key, api_secret) = match basic {
+            // RFC 6749 §2.3: one authentication method per request.
+            Some(_) if body_has_credentials => {
+                return Err(OAuthError::InvalidRequest(
+                    "send client credentials either with HTTP Basic or in the body, not both"
+                        .into(),
+                ));
+            }
+            Some(pair) => pair,
+            None => match (params.client_id.take(), params.client_secret.take()) {
+                (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => (k, s),
+                _ => return Err(OAuthError::InvalidClient { basic: false }),
+            },
+        };
+        let audience = match (params.audience.take(), params.resource.take()) {
+            (Some(a), Some(r)) if a != r => {
+                return Err(OAuthError::InvalidRequest(
+                    "audience and resource differ; send one".into(),
+                ));
+            }
+            (a, r) => a.or(r),
+        };
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.config.trusted_proxies.clone())
+            .unwrap_or_default();
+        Ok(Self {
+            exchange: ExchangeRequest {
+                api_key,
+                api_secret: SecretString::from(api_secret),
+                scope: params.scope,
+                audience,
+                client_ip: client_ip(&req, &trusted),
+            },
+            basic: used_basic,
+        })
+    }
+}
+
+impl FromRequest for TokenRequest {
+    type Error = OAuthError;
+    type Future = LocalBoxFuture<'static, Result<Self, OAuthError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = web::Payload::from_request(&req, payload);
+        Box::pin(async move {
+            let payload = payload
+                .await
+                .map_err(|_| OAuthError::InvalidRequest("the body could not be read".into()))?;
+            Self::read(req, payload).await
+        })
+    }
+}
+
+/// Exchange an API key pair for an access token.
+#[utoipa::path(
+    post, path = "/auth/token", tag = "oauth",
+    security((), ("client_basic" = [])),
+    request_body(content(
+        (JsonTokenRequest = "application/json"),
+        (FormTokenRequest = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 200, description = "A signed access token", body = TokenResponse,
+         headers(
+            ("Cache-Control" = String, description = "no-store"),
+            ("RateLimit-Limit" = String, description = "When the key has a budget"),
+            ("RateLimit-Remaining" = String),
+            ("RateLimit-Reset" = String),
+         )),
+        OAuthErrors,
+    )
+)]
 pub async fn exchange_token(
-    req: HttpRequest,
-    payload: web::Payload,
+    request: TokenRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let is_json = match media_type(&req).as_deref() {
-        Some("application/json") => true,
-        Some("application/x-www-form-urlencoded") => false,
-        _ => return Err(OAuthError::UnsupportedMediaType),
-    };
-    let body = read_oauth_body(&req, payload).await?;
-    let mut params = if is_json {
-        parse_json(&body)?
-    } else {
-        parse_form(&body)?
-    };
-    match params.grant_type.as_deref().filter(|g| !g.is_empty()) {
-        Some("client_credentials") => {}
-        None if is_json => {}
-        None => return Err(OAuthError::InvalidRequest("grant_type is required".into())),
-        Some(_) => return Err(OAuthError::UnsupportedGrantType),
-    }
-    let basic = basic_credentials(&req)?;
-    let used_basic = basic.is_some();
-    let body_has_credentials = params.client_id.is_some() || params.client_secret.is_some();
-    let (api_key, api_secret) = match basic {
-        // RFC 6749 §2.3: one authentication method per request.
-        Some(_) if body_has_credentials => {
-            return Err(OAuthError::InvalidRequest(
-                "send client credentials either with HTTP Basic or in the body, not both".into(),
-            ));
-        }
-        Some(pair) => pair,
-        None => match (params.client_id.take(), params.client_secret.take()) {
-            (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => (k, s),
-            _ => return Err(OAuthError::InvalidClient { basic: false }),
-        },
-    };
-    let audience = match (params.audience.take(), params.resource.take()) {
-        (Some(a), Some(r)) if a != r => {
-            return Err(OAuthError::InvalidRequest(
-                "audience and resource differ; send one".into(),
-            ));
-        }
-        (a, r) => a.or(r),
-    };
-    let peer = client_ip(&req, &state.config.trusted_proxies);
-    let request = ExchangeRequest {
-        api_key,
-        api_secret: SecretString::from(api_secret),
-        scope: params.scope,
-        audience,
-        client_ip: peer,
-    };
-    let result = state.exchanger.exchange(request, now_micros()).await;
+    let result = state
+        .exchanger
+        .exchange(request.exchange, now_micros())
+        .await;
     crate::telemetry::exchange_outcome(match &result {
         Ok(_) => "issued",
         Err(e) => e.outcome(),
     });
     let exchanged = result.map_err(|e| match OAuthError::from(e) {
-        OAuthError::InvalidClient { .. } => OAuthError::InvalidClient { basic: used_basic },
+        OAuthError::InvalidClient { .. } => OAuthError::InvalidClient {
+            basic: request.basic,
+        },
         other => other,
     })?;
     let issued = exchanged.token;

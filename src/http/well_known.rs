@@ -4,9 +4,11 @@ use std::time::SystemTime;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::config::Config;
 use crate::keys::scope::RESERVED;
 use crate::tokens::signing::CachedBody;
 
@@ -40,7 +42,24 @@ fn cached_json(req: &HttpRequest, cached: &CachedBody, max_age: u32) -> HttpResp
     }
 }
 
-/// `GET /.well-known/jwks.json`
+/// A JSON Web Key Set (RFC 7517 §5).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Jwks {
+    /// Public keys (`kid`, `kty`, `alg`, `use: sig`, and the key's members).
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<serde_json::Value>,
+}
+
+/// Every public key that may still verify a live token.
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "discovery",
+    responses(
+        (status = 200, description = "The key set", body = Jwks,
+         headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Unchanged since the given `If-None-Match`"),
+    )
+)]
 pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     cached_json(
         &req,
@@ -49,31 +68,92 @@ pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     )
 }
 
-/// The discovery document (RFC 8414), built from the configuration.
-pub fn discovery_document(state: &AppState) -> Value {
-    let base = &state.config.issuer;
-    let mut doc = json!({
-        "issuer": base,
-        "token_endpoint": format!("{base}/auth/token"),
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "introspection_endpoint": format!("{base}/auth/introspect"),
-        "revocation_list_uri": format!("{base}/auth/revocations"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["bearer"],
-        "response_types_supported": [],
-        "token_endpoint_auth_signing_alg_values_supported": [],
-        "access_token_signing_alg_values_supported": [state.config.signing_alg.as_str()],
-    });
-    if let Some(catalog) = &state.config.allowed_scopes {
-        let mut scopes: Vec<&str> = catalog.iter().map(String::as_str).collect();
-        scopes.extend(RESERVED.iter().filter(|r| !catalog.iter().any(|c| c == *r)));
-        doc["scopes_supported"] = json!(scopes);
-    }
-    doc
+/// Authorization server metadata (RFC 8414).
+#[derive(Serialize, ToSchema)]
+pub struct DiscoveryDocument {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    pub introspection_endpoint: String,
+    /// `GET` it for the keys revoked within the last token lifetime.
+    pub revocation_list_uri: String,
+    pub grant_types_supported: Vec<&'static str>,
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub response_types_supported: Vec<&'static str>,
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub access_token_signing_alg_values_supported: Vec<&'static str>,
+    /// The scope catalog and the reserved scopes, when a catalog is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
 }
 
-/// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`
-pub async fn discovery(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    cached_json(&req, &state.discovery, 3600)
+impl DiscoveryDocument {
+    /// The document of a server with this configuration.
+    pub fn new(config: &Config) -> Self {
+        let base = &config.issuer;
+        Self {
+            issuer: base.clone(),
+            token_endpoint: format!("{base}/auth/token"),
+            jwks_uri: format!("{base}/.well-known/jwks.json"),
+            introspection_endpoint: format!("{base}/auth/introspect"),
+            revocation_list_uri: format!("{base}/auth/revocations"),
+            grant_types_supported: vec!["client_credentials"],
+            token_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            introspection_endpoint_auth_methods_supported: vec!["bearer"],
+            response_types_supported: vec![],
+            token_endpoint_auth_signing_alg_values_supported: vec![],
+            access_token_signing_alg_values_supported: vec![config.signing_alg.as_str()],
+            scopes_supported: config.allowed_scopes.as_ref().map(|catalog| {
+                let mut scopes = catalog.clone();
+                scopes.extend(
+                    RESERVED
+                        .iter()
+                        .filter(|r| !catalog.iter().any(|c| c == *r))
+                        .map(|r| (*r).to_owned()),
+                );
+                scopes
+            }),
+        }
+    }
+}
+
+/// The discovery document, serialised once per worker.
+pub struct Discovery(pub CachedBody);
+
+impl Discovery {
+    /// Serialises the document of this configuration.
+    pub fn new(config: &Config) -> Self {
+        let body = serde_json::to_string(&DiscoveryDocument::new(config)).unwrap_or_default();
+        Self(CachedBody::new(body))
+    }
+}
+
+/// The server's metadata (RFC 8414).
+#[utoipa::path(
+    get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    responses(
+        (status = 200, description = "The metadata", body = DiscoveryDocument,
+         headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Unchanged since the given `If-None-Match`"),
+    )
+)]
+pub async fn discovery(req: HttpRequest, doc: web::Data<Discovery>) -> HttpResponse {
+    cached_json(&req, &doc.0, 3600)
+}
+
+/// The same metadata at the OpenID Connect location.
+#[utoipa::path(
+    get, path = "/.well-known/openid-configuration", tag = "discovery",
+    responses(
+        (status = 200, description = "The metadata", body = DiscoveryDocument,
+         headers(("ETag" = String), ("Cache-Control" = String))),
+        (status = 304, description = "Unchanged since the given `If-None-Match`"),
+    )
+)]
+pub async fn openid_configuration(req: HttpRequest, doc: web::Data<Discovery>) -> HttpResponse {
+    cached_json(&req, &doc.0, 3600)
 }

@@ -3,7 +3,8 @@
 pub mod cache;
 pub mod format;
 pub mod hash;
-pub mod input;
+pub mod request;
+pub mod rules;
 pub mod scope;
 pub mod service;
 pub mod store;
@@ -12,12 +13,14 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// `live` or `test`: part of the key, the secret and every token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
+    #[default]
     Live,
     Test,
 }
@@ -42,7 +45,7 @@ impl Environment {
 }
 
 /// Where a key stands at a given moment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyStatus {
     Active,
@@ -164,7 +167,8 @@ pub fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
 }
 
 /// What clients see of a key.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = ApiKey)]
 pub struct ApiKeyView {
     pub id: Uuid,
     pub api_key: String,
@@ -177,21 +181,25 @@ pub struct ApiKeyView {
     pub rate_limit_per_minute: Option<u32>,
     pub audiences: Vec<String>,
     pub token_ttl_seconds: Option<u32>,
+    #[schema(value_type = Object)]
     pub claims: Map<String, Value>,
+    #[schema(value_type = Object)]
     pub metadata: Map<String, Value>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Until when the secret before the last rotation still works.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 /// The create and rotate answers: the view plus the secret, shown this once.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ApiKeyWithSecret {
     #[serde(flatten)]
     pub key: ApiKeyView,
+    /// The secret, shown this once and never again.
     pub api_secret: String,
 }
 

@@ -2,14 +2,16 @@
 //! event in the same transaction. Secrets are hashed before the transaction
 //! opens, so no connection is held while argon2 runs.
 
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::hash::{HashPool, HasherError, PoolBusy};
-use super::input::{self, InputError, KeyPolicy};
+use super::request::{KeyUpdate, NewKey};
+use super::rules::{KeyPolicy, Rules};
 use super::store::{self, KeyChanges, KeyFilter, Position};
-use super::{ApiKey, Environment, format, now_micros};
+use super::{ApiKey, format, now_micros};
 use crate::audit::{self, Actor, action};
 use crate::db::{Db, DbError, notify, write_transaction};
 
@@ -20,8 +22,6 @@ pub enum KeyError {
     NotFound,
     #[error("the key is revoked")]
     Revoked,
-    #[error("invalid input")]
-    Input(InputError),
     #[error("argon2 pool busy")]
     Busy,
     #[error(transparent)]
@@ -33,12 +33,6 @@ pub enum KeyError {
 impl From<PoolBusy> for KeyError {
     fn from(_: PoolBusy) -> Self {
         Self::Busy
-    }
-}
-
-impl From<InputError> for KeyError {
-    fn from(e: InputError) -> Self {
-        Self::Input(e)
     }
 }
 
@@ -72,9 +66,12 @@ impl KeyService {
         self
     }
 
-    /// The validation policy.
-    pub fn policy(&self) -> &KeyPolicy {
-        &self.policy
+    /// The validation rules of requests made at `now`.
+    pub fn rules(&self, now: DateTime<Utc>) -> Rules {
+        Rules {
+            policy: self.policy.clone(),
+            now,
+        }
     }
 
     fn changed(&self, key: &ApiKey) {
@@ -83,15 +80,14 @@ impl KeyService {
         }
     }
 
-    /// Creates a key from a JSON body; returns it with its secret (shown once).
+    /// Creates a key; returns it with its secret (shown once).
     pub async fn create(
         &self,
-        body: Value,
+        req: NewKey,
         actor: Actor,
+        now: DateTime<Utc>,
     ) -> Result<(ApiKey, SecretString), KeyError> {
-        let now = now_micros();
-        let req = input::parse_create(body, &self.policy, now)?;
-        let environment = req.environment.unwrap_or(Environment::Live);
+        let environment = req.environment;
         let secret = format::new_api_secret(&self.policy.prefix, environment);
         let secret_hash = self.hashes.hash(secret.clone()).await??;
         let id = Uuid::new_v4();
@@ -156,10 +152,14 @@ impl KeyService {
             .await?)
     }
 
-    /// Applies a PATCH body.
-    pub async fn update(&self, id: Uuid, body: Value, actor: Actor) -> Result<ApiKey, KeyError> {
-        let now = now_micros();
-        let patch = input::parse_update(body, &self.policy, now)?;
+    /// Applies a validated PATCH.
+    pub async fn update(
+        &self,
+        id: Uuid,
+        patch: KeyUpdate,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<ApiKey, KeyError> {
         let key = self
             .db
             .run(move |conn| {
@@ -217,10 +217,9 @@ impl KeyService {
     pub async fn rotate(
         &self,
         id: Uuid,
-        body: Value,
+        grace: u32,
         actor: Actor,
     ) -> Result<(ApiKey, SecretString), KeyError> {
-        let grace = input::parse_rotate(body)?;
         let current = self.get(id).await?;
         if current.revoked_at.is_some() {
             return Err(KeyError::Revoked);

@@ -162,7 +162,7 @@ async fn full_lifecycle_over_http(b: Backend) {
         .json();
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     assert_eq!(list["data"][0]["id"], expired.id.as_str());
-    let subject = app.key().field("subject", json!("svc-42")).create().await;
+    let subject = app.key().subject("svc-42").create().await;
     let list = app
         .get("/v1/api-keys?subject=svc-42", Some(&admin))
         .await

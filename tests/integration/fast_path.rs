@@ -120,11 +120,7 @@ async fn warm_exchanges_skip_argon2(b: Backend) {
 
 async fn per_key_budget_answers_429_with_headers(b: Backend) {
     let app = TestApp::start(b).await;
-    let key = app
-        .key()
-        .field("rate_limit_per_minute", json!(2))
-        .create()
-        .await;
+    let key = app.key().rate_limit_per_minute(2).create().await;
     for remaining in ["1", "0"] {
         let r = app.exchange(&key, json!({})).await;
         assert_eq!(r.status, 200, "{}", r.text());

@@ -39,7 +39,7 @@ async fn pyjwt_verifies_our_tokens_via_jwks() {
         let key = app
             .key()
             .scopes(&["orders:read"])
-            .field("claims", json!({ "tenant": "acme" }))
+            .claims(json!({ "tenant": "acme" }))
             .create()
             .await;
         let token = app.token_for(&key).await;

@@ -130,10 +130,7 @@ async fn audiences_are_limited_to_the_key(b: Backend) {
     let app = TestApp::start(b).await;
     let key = app
         .key()
-        .field(
-            "audiences",
-            json!(["https://api.example.com", "urn:billing"]),
-        )
+        .audiences(&["https://api.example.com", "urn:billing"])
         .create()
         .await;
     let r = app
@@ -180,8 +177,8 @@ async fn key_ttl_claims_and_expiry_shape_the_token(b: Backend) {
     let app = TestApp::start(b).await;
     let key = app
         .key()
-        .field("token_ttl_seconds", json!(600))
-        .field("claims", json!({ "tenant": "acme", "tier": 3 }))
+        .token_ttl_seconds(600)
+        .claims(json!({ "tenant": "acme", "tier": 3 }))
         .create()
         .await;
     let r = app.exchange(&key, json!({})).await;
@@ -195,7 +192,7 @@ async fn key_ttl_claims_and_expiry_shape_the_token(b: Backend) {
     );
     // exp never passes the key's own expiry.
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(120)).to_rfc3339();
-    let short = app.key().field("expires_at", json!(soon)).create().await;
+    let short = app.key().expires_at(&soon).create().await;
     let r = app.exchange(&short, json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let expires_in = r.json()["expires_in"].as_i64().unwrap();
@@ -212,16 +209,8 @@ async fn allowed_ips_use_the_socket_or_trusted_proxies(b: Backend) {
         .var("TOKENMINT_TRUSTED_PROXIES", "127.0.0.1/32")
         .build()
         .await;
-    let office = app
-        .key()
-        .field("allowed_ips", json!(["10.0.0.0/8"]))
-        .create()
-        .await;
-    let local = app
-        .key()
-        .field("allowed_ips", json!(["127.0.0.1"]))
-        .create()
-        .await;
+    let office = app.key().allowed_ips(&["10.0.0.0/8"]).create().await;
+    let local = app.key().allowed_ips(&["127.0.0.1"]).create().await;
     app.exchange(&office, json!({}))
         .await
         .assert_oauth_error(401, "invalid_client");
@@ -241,11 +230,7 @@ async fn allowed_ips_use_the_socket_or_trusted_proxies(b: Backend) {
     assert_eq!(r.status, 200, "{}", r.text());
     // Without a trusted proxy the header is ignored.
     let strict = TestApp::start(b).await;
-    let office = strict
-        .key()
-        .field("allowed_ips", json!(["10.0.0.0/8"]))
-        .create()
-        .await;
+    let office = strict.key().allowed_ips(&["10.0.0.0/8"]).create().await;
     let body = json!({ "api_key": office.api_key, "api_secret": office.api_secret }).to_string();
     let r = strict
         .send(

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use tokenmint::AppState;
 use tokenmint::audit::Actor;
 use tokenmint::config::Config;
+use tokenmint::keys::request::CreateKeyRequest;
 
 pub mod client;
 pub use client::Resp;
@@ -248,7 +249,10 @@ impl TestApp {
     pub fn key(&self) -> ApiKeyBuilder<'_> {
         ApiKeyBuilder {
             app: self,
-            body: json!({ "name": "test key" }),
+            request: CreateKeyRequest {
+                name: Some("test key".into()),
+                ..CreateKeyRequest::default()
+            },
             expired: false,
         }
     }
@@ -303,25 +307,58 @@ impl TestApp {
     }
 }
 
-/// Builds an API key for a test.
+/// Builds an API key for a test, with the same typed request the admin API
+/// and the CLI use.
 pub struct ApiKeyBuilder<'a> {
     app: &'a TestApp,
-    body: Value,
+    request: CreateKeyRequest,
     expired: bool,
+}
+
+fn strings(list: &[&str]) -> Option<Vec<String>> {
+    Some(list.iter().map(|s| (*s).to_owned()).collect())
+}
+
+fn object(v: Value) -> Option<serde_json::Map<String, Value>> {
+    Some(v.as_object().cloned().expect("a JSON object"))
 }
 
 impl ApiKeyBuilder<'_> {
     pub fn name(mut self, name: &str) -> Self {
-        self.body["name"] = json!(name);
+        self.request.name = Some(name.to_owned());
         self
     }
     pub fn scopes(mut self, scopes: &[&str]) -> Self {
-        self.body["scopes"] = json!(scopes);
+        self.request.scopes = strings(scopes);
         self
     }
-    /// Any other create field.
-    pub fn field(mut self, name: &str, value: Value) -> Self {
-        self.body[name] = value;
+    pub fn subject(mut self, subject: &str) -> Self {
+        self.request.subject = Some(subject.to_owned());
+        self
+    }
+    pub fn audiences(mut self, audiences: &[&str]) -> Self {
+        self.request.audiences = strings(audiences);
+        self
+    }
+    pub fn allowed_ips(mut self, ips: &[&str]) -> Self {
+        self.request.allowed_ips = strings(ips);
+        self
+    }
+    pub fn rate_limit_per_minute(mut self, n: i64) -> Self {
+        self.request.rate_limit_per_minute = Some(n);
+        self
+    }
+    pub fn token_ttl_seconds(mut self, n: i64) -> Self {
+        self.request.token_ttl_seconds = Some(n);
+        self
+    }
+    /// RFC 3339.
+    pub fn expires_at(mut self, at: &str) -> Self {
+        self.request.expires_at = Some(at.to_owned());
+        self
+    }
+    pub fn claims(mut self, claims: Value) -> Self {
+        self.request.claims = object(claims);
         self
     }
     /// Makes the key already expired (written past validation, as time would).
@@ -332,11 +369,14 @@ impl ApiKeyBuilder<'_> {
 
     /// Creates the key.
     pub async fn create(self) -> Created {
-        let (key, secret) = self
-            .app
-            .state
-            .keys
-            .create(self.body, Actor::cli())
+        let keys = &self.app.state.keys;
+        let now = tokenmint::keys::now_micros();
+        let new = self
+            .request
+            .validate_into(&keys.rules(now))
+            .expect("valid key request");
+        let (key, secret) = keys
+            .create(new, Actor::cli(), now)
             .await
             .expect("create key");
         let id = key.id.to_string();

@@ -1,0 +1,172 @@
+//! Reading what clients send: bounded bodies, media types, typed JSON bodies
+//! of the admin API and strict query strings. Errors come out in the shape of
+//! the endpoint: RFC 6749 for the OAuth endpoints, RFC 9457 elsewhere.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, OAuthError};
+use crate::keys::request::FieldError;
+
+/// Largest body an OAuth endpoint reads.
+pub const MAX_OAUTH_BODY: usize = 8 * 1024;
+/// Largest body the admin API reads.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    TooLarge,
+    Broken,
+}
+
+/// Reads a body of at most `limit` bytes.
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, BodyError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Broken)?;
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Reads the body of an OAuth endpoint (at most 8 KiB), with its errors in
+/// the RFC 6749 shape.
+pub async fn read_oauth_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<web::Bytes, OAuthError> {
+    read_body(req, payload, MAX_OAUTH_BODY)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => OAuthError::TooLarge,
+            BodyError::Broken => OAuthError::InvalidRequest("the body could not be read".into()),
+        })
+}
+
+/// The media type of the request, lower-cased, without parameters.
+pub fn media_type(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+/// Reads an admin API body into `T`: 415 for another media type, 413 when
+/// too large, 400 when not JSON or of the wrong JSON types (naming the
+/// field). An empty body reads as `{}`.
+pub async fn json_body<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<T, ApiError> {
+    let body = read_body(req, payload, MAX_JSON_BODY)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => ApiError::TooLarge,
+            BodyError::Broken => ApiError::BadRequest("the body could not be read".into()),
+        })?;
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        match media_type(req).as_deref() {
+            Some("application/json") => {}
+            Some(t) if t.ends_with("+json") => {}
+            _ => return Err(ApiError::UnsupportedMediaType),
+        }
+        &body
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::BadRequest(format!("malformed JSON: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("{path}: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// A query string whose parameters are each known and given at most once;
+/// problems are collected and reported together as a 422.
+pub struct StrictQuery {
+    pairs: Vec<(String, String)>,
+    errors: Vec<FieldError>,
+}
+
+impl StrictQuery {
+    /// Parses the query string, allowing only `known` parameters.
+    pub fn parse(req: &HttpRequest, known: &[&str]) -> Result<Self, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string())
+            .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))?;
+        let mut errors = Vec::new();
+        for (i, (name, value)) in pairs.iter().enumerate() {
+            let message = if !known.contains(&name.as_str()) {
+                "unknown query parameter"
+            } else if value.len() > 256 || value.chars().any(char::is_control) {
+                "must be at most 256 characters without control characters"
+            } else if pairs[..i].iter().any(|(n, _)| n == name) {
+                "repeated query parameter"
+            } else {
+                continue;
+            };
+            errors.push(FieldError {
+                field: name.clone(),
+                message: message.into(),
+            });
+        }
+        Ok(Self { pairs, errors })
+    }
+
+    /// A parameter's value; an empty one counts as absent.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Records a bad value.
+    pub fn invalid(&mut self, field: &str, message: &str) {
+        self.errors.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The collected problems as one 422, if any.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}

@@ -1,0 +1,85 @@
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::*;
+
+fn doc() -> Value {
+    serde_json::from_str(document_json()).expect("the document is JSON")
+}
+
+fn refs(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.insert(r.clone());
+            }
+            m.values().for_each(|x| refs(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_reference_resolves() {
+    let d = doc();
+    let mut found = BTreeSet::new();
+    refs(&d, &mut found);
+    assert!(!found.is_empty());
+    for r in found {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected reference {r}"));
+        assert!(
+            d["components"]["schemas"].get(name).is_some(),
+            "{r} is not in components"
+        );
+    }
+}
+
+#[test]
+fn is_openapi_3_1_with_every_endpoint_and_a_success_answer_each() {
+    let d = doc();
+    assert_eq!(d["openapi"], "3.1.0");
+    let list = endpoints();
+    assert_eq!(list.len(), 17);
+    for e in &list {
+        let method = serde_json::to_value(&e.method).expect("method");
+        let method = method.as_str().expect("a method name");
+        let op = &d["paths"][&e.path][method];
+        assert!(op.is_object(), "{method} {} is not documented", e.path);
+        let statuses: Vec<&String> = op["responses"]
+            .as_object()
+            .expect("responses")
+            .keys()
+            .collect();
+        assert!(
+            statuses.iter().any(|s| s.starts_with('2')),
+            "{method} {}: no success answer in {statuses:?}",
+            e.path
+        );
+    }
+}
+
+#[test]
+fn admin_operations_require_a_bearer_token() {
+    let d = doc();
+    for (path, item) in d["paths"].as_object().expect("paths") {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for (method, op) in item.as_object().expect("path item") {
+            assert_eq!(
+                op["security"][0]["bearer"],
+                serde_json::json!([]),
+                "{method} {path}"
+            );
+            assert!(op["responses"].get("401").is_some(), "{method} {path}");
+            assert!(op["responses"].get("403").is_some(), "{method} {path}");
+        }
+    }
+    let schemes = &d["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["client_basic"]["scheme"], "basic");
+}

@@ -1,0 +1,352 @@
+//! What admins send to create, change or rotate a key: the admin API's request
+//! types (the CLI and the test builders fill in the same structs), their
+//! OpenAPI schemas, and their validation into domain values.
+//!
+//! Wrong JSON types fail deserialisation (400). Everything else, missing
+//! required fields and unknown fields included, is checked by `garde` with
+//! every bad field named at once (422).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use garde::Validate;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::rules::{self, Rules};
+use super::{Environment, scope};
+
+/// One invalid field.
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Every field that failed validation (the 422 `errors` list).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Invalid(pub Vec<FieldError>);
+
+impl From<garde::Report> for Invalid {
+    fn from(report: garde::Report) -> Self {
+        Self(
+            report
+                .iter()
+                .map(|(path, error)| {
+                    // `scopes[2]` and `claims.x` are reported against the field.
+                    let path = path.to_string();
+                    let field = path.split(['[', '.']).next().unwrap_or_default();
+                    FieldError {
+                        field: field.to_owned(),
+                        message: error.message().to_owned(),
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A field that may be absent, explicitly null, or set.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Null,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    /// `Absent` keeps `current`; `Null` clears; `Set` replaces.
+    pub fn apply(self, current: Option<T>) -> Option<T> {
+        match self {
+            Self::Absent => current,
+            Self::Null => None,
+            Self::Set(v) => Some(v),
+        }
+    }
+
+    fn from_wire(v: Option<Option<T>>) -> Self {
+        match v {
+            None => Self::Absent,
+            Some(None) => Self::Null,
+            Some(Some(v)) => Self::Set(v),
+        }
+    }
+}
+
+/// Keeps `null` apart from an absent member (`Some(None)` vs `None`).
+fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// RFC 6749 §3.3 scope tokens.
+fn scope_list() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .pattern(Some(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$")),
+        )
+        .max_items(Some(scope::MAX_SCOPES))
+        .build()
+}
+
+/// Absolute URIs.
+fn audience_list() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .format(Some(utoipa::openapi::SchemaFormat::Custom("uri".into()))),
+        )
+        .max_items(Some(rules::MAX_AUDIENCES))
+        .build()
+}
+
+/// `POST /v1/api-keys` (and `tokenmint api-key create`).
+#[derive(Clone, Debug, Default, Deserialize, ToSchema, Validate)]
+#[garde(context(Rules as ctx))]
+pub struct CreateKeyRequest {
+    /// A label for people, 1–100 characters.
+    #[garde(custom(rules::required_name))]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"
+    )]
+    pub name: Option<String>,
+    /// RFC 6749 scope tokens (at most 100); duplicates are dropped.
+    #[garde(custom(rules::scopes))]
+    #[schema(schema_with = scope_list)]
+    pub scopes: Option<Vec<String>>,
+    /// The token's `sub`; defaults to the key's `id`.
+    #[garde(custom(rules::subject))]
+    #[schema(min_length = 1, max_length = 255, pattern = r"^[^\x00-\x1f\x7f]+$")]
+    pub subject: Option<String>,
+    /// `live` (default) or `test`.
+    #[garde(custom(rules::environment))]
+    #[schema(value_type = Option<Environment>)]
+    pub environment: Option<String>,
+    /// RFC 3339; must be in the future.
+    #[garde(custom(rules::expires_at))]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<String>,
+    /// CIDRs or addresses allowed to exchange this key; empty means anywhere.
+    #[garde(custom(rules::allowed_ips))]
+    #[schema(max_items = 100)]
+    pub allowed_ips: Option<Vec<String>>,
+    /// Exchanges per minute; null means the server default.
+    #[garde(custom(rules::rate_limit))]
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub rate_limit_per_minute: Option<i64>,
+    /// Absolute URIs this key may ask for as `audience`/`resource`.
+    #[garde(custom(rules::audiences))]
+    #[schema(schema_with = audience_list)]
+    pub audiences: Option<Vec<String>>,
+    /// Token lifetime, never above the server's.
+    #[garde(custom(rules::token_ttl))]
+    #[schema(minimum = 1)]
+    pub token_ttl_seconds: Option<i64>,
+    /// Extra static claims (≤ 2 KiB of compact JSON, no registered names).
+    #[garde(custom(rules::claims))]
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<Map<String, Value>>,
+    /// Free-form data for admins (≤ 4 KiB), never put in tokens.
+    #[garde(custom(rules::metadata))]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    /// Members we do not know: refused, each named.
+    #[serde(flatten)]
+    #[garde(skip)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
+/// `PATCH /v1/api-keys/{id}`: absent members keep their value; `null`
+/// clears `rate_limit_per_minute`, `token_ttl_seconds` and `expires_at`.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema, Validate)]
+#[garde(context(Rules as ctx))]
+pub struct UpdateKeyRequest {
+    #[serde(default, deserialize_with = "nullable")]
+    #[garde(custom(rules::patched_name))]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")]
+    pub name: Option<Option<String>>,
+    #[garde(custom(rules::scopes))]
+    #[schema(schema_with = scope_list)]
+    pub scopes: Option<Vec<String>>,
+    #[garde(custom(rules::allowed_ips))]
+    #[schema(max_items = 100)]
+    pub allowed_ips: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[garde(custom(rules::patched_rate_limit))]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000)]
+    pub rate_limit_per_minute: Option<Option<i64>>,
+    #[garde(custom(rules::audiences))]
+    #[schema(schema_with = audience_list)]
+    pub audiences: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[garde(custom(rules::patched_token_ttl))]
+    #[schema(value_type = Option<i64>, minimum = 1)]
+    pub token_ttl_seconds: Option<Option<i64>>,
+    #[garde(custom(rules::claims))]
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[garde(custom(rules::patched_expires_at))]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Option<String>>,
+    #[garde(custom(rules::metadata))]
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Map<String, Value>>,
+    /// Members we do not know, or that cannot be changed: refused, each named.
+    #[serde(flatten)]
+    #[garde(skip)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
+/// `POST /v1/api-keys/{id}/rotate`; an empty body is `{}`.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema, Validate)]
+#[garde(context(Rules as ctx))]
+pub struct RotateKeyRequest {
+    /// How long the current secret keeps working (0 to 7 days) [0].
+    #[garde(custom(rules::grace_period))]
+    #[schema(minimum = 0, maximum = 604_800)]
+    pub grace_period_seconds: Option<i64>,
+    #[serde(flatten)]
+    #[garde(skip)]
+    #[schema(ignore)]
+    pub unknown: BTreeMap<String, Value>,
+}
+
+/// A validated create request: plain domain values.
+#[derive(Clone, Debug, Default)]
+pub struct NewKey {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub subject: Option<String>,
+    pub environment: Environment,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub allowed_ips: Vec<ipnet::IpNet>,
+    pub rate_limit_per_minute: Option<u32>,
+    pub audiences: Vec<String>,
+    pub token_ttl_seconds: Option<u32>,
+    pub claims: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+}
+
+/// A validated PATCH: only what is present changes.
+#[derive(Clone, Debug, Default)]
+pub struct KeyUpdate {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub allowed_ips: Option<Vec<ipnet::IpNet>>,
+    pub rate_limit_per_minute: Patch<u32>,
+    pub audiences: Option<Vec<String>>,
+    pub token_ttl_seconds: Patch<u32>,
+    pub claims: Option<Map<String, Value>>,
+    pub expires_at: Patch<DateTime<Utc>>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+impl KeyUpdate {
+    /// Names of the fields this PATCH sets, for the audit trail.
+    pub fn fields(&self) -> Vec<&'static str> {
+        [
+            (self.name.is_some(), "name"),
+            (self.scopes.is_some(), "scopes"),
+            (self.allowed_ips.is_some(), "allowed_ips"),
+            (
+                self.rate_limit_per_minute != Patch::Absent,
+                "rate_limit_per_minute",
+            ),
+            (self.audiences.is_some(), "audiences"),
+            (self.token_ttl_seconds != Patch::Absent, "token_ttl_seconds"),
+            (self.claims.is_some(), "claims"),
+            (self.expires_at != Patch::Absent, "expires_at"),
+            (self.metadata.is_some(), "metadata"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// garde's report plus every unknown member, or nothing when all is well.
+fn checked(
+    report: Result<(), garde::Report>,
+    unknown: &BTreeMap<String, Value>,
+    fixed: bool,
+) -> Result<(), Invalid> {
+    let mut errors = report.err().map(|r| Invalid::from(r).0).unwrap_or_default();
+    errors.extend(rules::unknown_fields(unknown, fixed));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Invalid(errors))
+    }
+}
+
+fn small(n: Option<i64>) -> Option<u32> {
+    n.and_then(|v| u32::try_from(v).ok())
+}
+
+impl CreateKeyRequest {
+    /// Validates against `rules` and converts to domain values.
+    pub fn validate_into(self, rules: &Rules) -> Result<NewKey, Invalid> {
+        checked(self.validate_with(rules), &self.unknown, false)?;
+        Ok(NewKey {
+            name: self.name.unwrap_or_default(),
+            scopes: scope::dedup(self.scopes.unwrap_or_default()),
+            subject: self.subject,
+            environment: self
+                .environment
+                .as_deref()
+                .and_then(Environment::parse)
+                .unwrap_or(Environment::Live),
+            expires_at: self.expires_at.as_deref().and_then(rules::parse_time),
+            allowed_ips: rules::networks(self.allowed_ips.unwrap_or_default()),
+            rate_limit_per_minute: small(self.rate_limit_per_minute),
+            audiences: scope::dedup(self.audiences.unwrap_or_default()),
+            token_ttl_seconds: small(self.token_ttl_seconds),
+            claims: self.claims.unwrap_or_default(),
+            metadata: self.metadata.unwrap_or_default(),
+        })
+    }
+}
+
+impl UpdateKeyRequest {
+    /// Validates against `rules` and converts to domain values.
+    pub fn validate_into(self, rules: &Rules) -> Result<KeyUpdate, Invalid> {
+        checked(self.validate_with(rules), &self.unknown, true)?;
+        Ok(KeyUpdate {
+            name: self.name.flatten(),
+            scopes: self.scopes.map(scope::dedup),
+            allowed_ips: self.allowed_ips.map(rules::networks),
+            rate_limit_per_minute: Patch::from_wire(self.rate_limit_per_minute.map(small)),
+            audiences: self.audiences.map(scope::dedup),
+            token_ttl_seconds: Patch::from_wire(self.token_ttl_seconds.map(small)),
+            claims: self.claims,
+            expires_at: Patch::from_wire(
+                self.expires_at
+                    .map(|t| t.as_deref().and_then(rules::parse_time)),
+            ),
+            metadata: self.metadata,
+        })
+    }
+}
+
+impl RotateKeyRequest {
+    /// Validates and returns the grace period in seconds.
+    pub fn validate_into(self, rules: &Rules) -> Result<u32, Invalid> {
+        checked(self.validate_with(rules), &self.unknown, false)?;
+        Ok(small(self.grace_period_seconds).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests;
