@@ -52,7 +52,7 @@ pub struct AppState {
     /// Usage flushes and cache invalidation; stop when dropped.
     pub background: background::Background,
     /// The discovery document, serialised once.
-    pub discovery: tokens::signing::CachedBody,
+    pub discovery: http::cached::CachedBody,
 }
 
 impl AppState {
@@ -114,11 +114,10 @@ impl AppState {
             hashes,
             limits,
             background,
-            discovery: tokens::signing::CachedBody::new(String::new()),
+            discovery: http::cached::CachedBody::new(String::new()),
         };
-        state.discovery = tokens::signing::CachedBody::new(
-            http::well_known::discovery_document(&state).to_string(),
-        );
+        state.discovery =
+            http::cached::CachedBody::new(http::well_known::discovery_document(&state).to_string());
         Ok(state)
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cached;
 pub mod introspect;
 pub mod ops;
 pub mod token;

@@ -7,8 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::http::cached::CachedBody;
 use crate::keys::scope::RESERVED;
-use crate::tokens::signing::CachedBody;
 
 /// How long verifiers may cache the JWKS. They refetch on an unknown `kid`,
 /// so a new signing key is picked up at once regardless.
@@ -44,7 +44,7 @@ fn cached_json(req: &HttpRequest, cached: &CachedBody, max_age: u32) -> HttpResp
 pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     cached_json(
         &req,
-        &state.issuer.ring().jwks_body(SystemTime::now()),
+        &CachedBody::jwks(&state.issuer.ring().jwks_json(SystemTime::now())),
         JWKS_MAX_AGE,
     )
 }

@@ -11,7 +11,7 @@ mod ring;
 
 pub use alg::{SigningAlg, SigningKey};
 pub use files::{generate_into, generate_pkcs8, load_dir};
-pub use ring::{CachedBody, KeyRing};
+pub use ring::{JwksJson, KeyRing};
 
 /// Problems with the keys folder.
 #[derive(Debug, thiserror::Error)]

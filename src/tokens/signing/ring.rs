@@ -5,32 +5,35 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 
 use super::{SigningAlg, SigningError, SigningKey, generate_into, load_dir};
 
-/// A JSON body served with an `ETag`, serialised once.
+/// The JWKS document as published: serialised once per key set, with a
+/// digest of the bytes so a server can tag it without hashing per request.
 #[derive(Debug)]
-pub struct CachedBody {
-    pub body: String,
-    pub etag: String,
+pub struct JwksJson {
+    /// The compact JSON document.
+    pub json: String,
+    /// SHA-256 of `json`: equal documents (across restarts and replicas)
+    /// have equal digests.
+    pub sha256: [u8; 32],
 }
 
-impl CachedBody {
-    /// Wraps a body and computes its strong `ETag`.
-    pub fn new(body: String) -> Self {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
-        let etag = format!("\"{}\"", B64.encode(&digest.as_ref()[..16]));
-        Self { body, etag }
+impl JwksJson {
+    fn new(json: String) -> Self {
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, json.as_bytes()).as_ref(),
+        );
+        Self { json, sha256 }
     }
 }
 
 /// The loaded keys: the newest signs, the rest only verify until retired.
 pub struct KeyRing {
     keys: Vec<SigningKey>,
-    jwks_cache: Mutex<Option<(usize, Arc<CachedBody>)>>,
+    jwks_cache: Mutex<Option<(usize, Arc<JwksJson>)>>,
     /// When this ring was loaded: the key before the current signer may have
     /// kept signing until then (a new key signs only once picked up).
     loaded: SystemTime,
@@ -104,8 +107,8 @@ impl KeyRing {
     }
 
     /// The JWKS, serialised once per published set (the set only shrinks
-    /// as superseded keys retire), with its `ETag`.
-    pub fn jwks_body(&self, now: SystemTime) -> Arc<CachedBody> {
+    /// as superseded keys retire, so its size identifies it).
+    pub fn jwks_json(&self, now: SystemTime) -> Arc<JwksJson> {
         let count = self.published(now).count();
         if let Ok(cache) = self.jwks_cache.lock() {
             if let Some((n, body)) = cache.as_ref() {
@@ -114,7 +117,7 @@ impl KeyRing {
                 }
             }
         }
-        let body = Arc::new(CachedBody::new(self.jwks(now).to_string()));
+        let body = Arc::new(JwksJson::new(self.jwks(now).to_string()));
         if let Ok(mut cache) = self.jwks_cache.lock() {
             *cache = Some((count, body.clone()));
         }
@@ -150,6 +153,17 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn the_jwks_is_serialised_once_per_published_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = generate_into(dir.path(), SigningAlg::Es256).unwrap();
+        let ring = KeyRing::new(vec![key], Duration::from_secs(60));
+        let now = SystemTime::now();
+        let first = ring.jwks_json(now);
+        assert!(Arc::ptr_eq(&first, &ring.jwks_json(now)));
+        assert_eq!(first.json, ring.jwks(now).to_string());
     }
 
     #[test]
