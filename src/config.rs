@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
+use crate::keys::hash::Argon2Params;
 use crate::keys::scope::is_scope_token;
 use crate::tokens::signing::SigningAlg;
 
@@ -68,25 +69,6 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
-/// argon2id cost of newly created hashes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Argon2Config {
-    pub m_kib: u32,
-    pub t: u32,
-    pub p: u32,
-}
-
-impl Default for Argon2Config {
-    /// OWASP's minimum argon2id configuration.
-    fn default() -> Self {
-        Self {
-            m_kib: 19_456,
-            t: 2,
-            p: 1,
-        }
-    }
-}
-
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -109,7 +91,7 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub rate_limit_per_minute: Option<u32>,
     pub failed_auth_per_minute: u32,
-    pub argon2: Argon2Config,
+    pub argon2: Argon2Params,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -253,7 +235,7 @@ impl Config {
         let failed_auth_per_minute = raw.parse("TOKENMINT_FAILED_AUTH_PER_MINUTE", 60, |v| {
             parse_range(v, 1, 1_000_000)
         })?;
-        let argon2 = Argon2Config {
+        let argon2 = Argon2Params {
             m_kib: raw.parse("TOKENMINT_ARGON2_M_KIB", 19_456, |v| {
                 parse_range(v, 8, 4_194_304)
             })?,
@@ -398,7 +380,7 @@ mod tests {
         assert_eq!(c.signing_alg, SigningAlg::Es256);
         assert_eq!(c.key_prefix, "tm");
         assert_eq!(c.failed_auth_per_minute, 60);
-        assert_eq!(c.argon2, Argon2Config::default());
+        assert_eq!(c.argon2, Argon2Params::default());
         assert!(c.allowed_scopes.is_none());
     }
 
