@@ -10,6 +10,7 @@ use ipnet::IpNet;
 
 use crate::keys::hash::Argon2Params;
 use crate::keys::scope::is_scope_token;
+use crate::net::parse_cidr;
 use crate::tokens::signing::SigningAlg;
 
 /// Where the data lives. `Debug` shows the redacted form.
@@ -345,13 +346,6 @@ fn parse_url(v: &str) -> Result<String, String> {
         }
         _ => Err(format!("expected an http:// or https:// URL, got {v:?}")),
     }
-}
-
-/// Parses a CIDR; a bare address means a single host.
-pub fn parse_cidr(v: &str) -> Result<IpNet, String> {
-    v.parse::<IpNet>()
-        .or_else(|_| v.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{v:?} is not a CIDR such as 10.0.0.0/8 or an IP address"))
 }
 
 #[cfg(test)]

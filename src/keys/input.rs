@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Environment, scope};
-use crate::config::parse_cidr;
+use crate::net::parse_cidr;
 
 /// Longest name, in characters.
 pub const MAX_NAME: usize = 100;
