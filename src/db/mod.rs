@@ -4,6 +4,7 @@
 
 pub mod notify;
 pub mod schema;
+mod url;
 
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::DatabaseUrl;
+pub use url::DatabaseUrl;
 
 /// A connection to either backend. SQLite goes last (see STYLE.md).
 #[derive(diesel::MultiConnection)]
