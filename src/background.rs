@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::DatabaseUrl;
+use crate::db::DatabaseUrl;
 use crate::db::Db;
 use crate::db::notify;
 use crate::keys::cache::KeyCache;

@@ -8,84 +8,13 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
+use crate::keys::hash::Argon2Params;
 use crate::keys::scope::is_scope_token;
+use crate::net::parse_cidr;
 use crate::tokens::signing::SigningAlg;
 
-/// Where the data lives. `Debug` shows the redacted form.
-#[derive(Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    /// A `postgres://` or `postgresql://` connection string.
-    Postgres(String),
-    /// A SQLite file path.
-    Sqlite(PathBuf),
-}
-
-impl DatabaseUrl {
-    /// Parses `postgres://…`, `postgresql://…`, `sqlite://PATH` or `sqlite:PATH`.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            return Ok(Self::Postgres(raw.to_owned()));
-        }
-        let path = raw
-            .strip_prefix("sqlite://")
-            .or_else(|| raw.strip_prefix("sqlite:"))
-            .ok_or_else(|| {
-                "expected postgres://…, postgresql://…, sqlite://PATH or sqlite:PATH".to_owned()
-            })?;
-        if path.is_empty() {
-            return Err("the sqlite path is empty".to_owned());
-        }
-        Ok(Self::Sqlite(PathBuf::from(path)))
-    }
-
-    /// A form safe to log: the password of a Postgres URL is masked.
-    pub fn redacted(&self) -> String {
-        match self {
-            Self::Sqlite(p) => format!("sqlite://{}", p.display()),
-            Self::Postgres(url) => {
-                // libpq also takes `?password=`: hide every query parameter.
-                let (base, query) = url.split_once('?').unwrap_or((url, ""));
-                let base = match (base.find("://"), base.rfind('@')) {
-                    (Some(s), Some(at)) if at > s => {
-                        let user = base[s + 3..at].split(':').next().unwrap_or("");
-                        format!("{}://{}:***@{}", &base[..s], user, &base[at + 1..])
-                    }
-                    _ => base.to_owned(),
-                };
-                if query.is_empty() {
-                    base
-                } else {
-                    format!("{base}?***")
-                }
-            }
-        }
-    }
-}
-
-impl std::fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-/// argon2id cost of newly created hashes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Argon2Config {
-    pub m_kib: u32,
-    pub t: u32,
-    pub p: u32,
-}
-
-impl Default for Argon2Config {
-    /// OWASP's minimum argon2id configuration.
-    fn default() -> Self {
-        Self {
-            m_kib: 19_456,
-            t: 2,
-            p: 1,
-        }
-    }
-}
+/// Where the data lives; defined beside the storage that uses it.
+pub use crate::db::DatabaseUrl;
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,7 +38,7 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub rate_limit_per_minute: Option<u32>,
     pub failed_auth_per_minute: u32,
-    pub argon2: Argon2Config,
+    pub argon2: Argon2Params,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -253,7 +182,7 @@ impl Config {
         let failed_auth_per_minute = raw.parse("TOKENMINT_FAILED_AUTH_PER_MINUTE", 60, |v| {
             parse_range(v, 1, 1_000_000)
         })?;
-        let argon2 = Argon2Config {
+        let argon2 = Argon2Params {
             m_kib: raw.parse("TOKENMINT_ARGON2_M_KIB", 19_456, |v| {
                 parse_range(v, 8, 4_194_304)
             })?,
@@ -376,13 +305,6 @@ impl Config {
     }
 }
 
-/// Parses a CIDR; a bare address means a single host.
-pub fn parse_cidr(v: &str) -> Result<IpNet, String> {
-    v.parse::<IpNet>()
-        .or_else(|_| v.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{v:?} is not a CIDR such as 10.0.0.0/8 or an IP address"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,24 +331,12 @@ mod tests {
         assert_eq!(c.signing_alg, SigningAlg::Es256);
         assert_eq!(c.key_prefix, "tm");
         assert_eq!(c.failed_auth_per_minute, 60);
-        assert_eq!(c.argon2, Argon2Config::default());
+        assert_eq!(c.argon2, Argon2Params::default());
         assert!(c.allowed_scopes.is_none());
     }
 
     #[test]
-    fn database_urls() {
-        assert!(matches!(
-            DatabaseUrl::parse("postgresql://u@h/db"),
-            Ok(DatabaseUrl::Postgres(_))
-        ));
-        assert_eq!(
-            DatabaseUrl::parse("sqlite:x.db").unwrap(),
-            DatabaseUrl::Sqlite("x.db".into())
-        );
-        assert_eq!(
-            DatabaseUrl::parse("sqlite:///abs/x.db").unwrap(),
-            DatabaseUrl::Sqlite("/abs/x.db".into())
-        );
+    fn a_bad_database_url_names_the_variable() {
         let err = with(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
         assert!(err.0.starts_with("DATABASE_URL:"), "{err}");
     }
@@ -488,14 +398,5 @@ mod tests {
         std::fs::write(&path, "colour = \"blue\"\n").unwrap();
         let err = Config::from_sources(Some(&path), |_| None).unwrap_err();
         assert!(err.0.contains("unknown setting \"colour\""), "{err}");
-    }
-
-    #[test]
-    fn postgres_password_is_redacted() {
-        let url = DatabaseUrl::parse("postgres://app:hunter2@db:5432/tm").unwrap();
-        assert_eq!(url.redacted(), "postgres://app:***@db:5432/tm");
-        let url = DatabaseUrl::parse("postgres://app@db/tm?password=hunter2").unwrap();
-        assert!(!url.redacted().contains("hunter2"), "{}", url.redacted());
-        assert!(!format!("{url:?}").contains("hunter2"));
     }
 }

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod net;
 pub mod telemetry;
 pub mod tokens;
 pub mod worker;

@@ -4,17 +4,17 @@
 
 pub mod notify;
 pub mod schema;
+mod url;
 
 use std::time::Duration;
 
-use actix_web::web;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::config::DatabaseUrl;
+pub use url::DatabaseUrl;
 
 /// A connection to either backend. SQLite goes last (see STYLE.md).
 #[derive(diesel::MultiConnection)]
@@ -121,7 +121,8 @@ impl Db {
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool. The
-    /// connection never crosses an `.await`.
+    /// connection never crosses an `.await`. A task that panicked or was
+    /// cancelled counts as the database being unavailable.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
@@ -129,7 +130,7 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let db = self.clone();
-        web::block(move || {
+        tokio::task::spawn_blocking(move || {
             let mut conn = db.get()?;
             f(&mut conn)
         })

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cached;
 pub mod docs;
 pub mod extract;
 pub mod introspect;
@@ -86,7 +87,7 @@ pub fn request_id(req: &HttpRequest) -> Option<String> {
 /// proxy, the right-most `X-Forwarded-For` entry that is not itself trusted.
 pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
     let peer = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| {
-        crate::keys::canonical_ip(a.ip())
+        crate::net::canonical_ip(a.ip())
     });
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
@@ -108,7 +109,7 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
     for hop in hops.into_iter().rev() {
         match hop.trim().parse::<IpAddr>() {
             Ok(ip) => {
-                let ip = crate::keys::canonical_ip(ip);
+                let ip = crate::net::canonical_ip(ip);
                 if !is_trusted(&ip) {
                     return ip;
                 }

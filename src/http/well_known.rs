@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::config::Config;
+use crate::http::cached::CachedBody;
 use crate::keys::scope::RESERVED;
-use crate::tokens::signing::CachedBody;
 
 /// How long verifiers may cache the JWKS. They refetch on an unknown `kid`,
 /// so a new signing key is picked up at once regardless.
@@ -63,7 +63,7 @@ pub struct Jwks {
 pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     cached_json(
         &req,
-        &state.issuer.ring().jwks_body(SystemTime::now()),
+        &CachedBody::jwks(&state.issuer.ring().jwks_json(SystemTime::now())),
         JWKS_MAX_AGE,
     )
 }

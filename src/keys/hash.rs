@@ -6,7 +6,27 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
-use crate::config::Argon2Config;
+/// argon2id cost of newly created hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory, in KiB.
+    pub m_kib: u32,
+    /// Passes over the memory.
+    pub t: u32,
+    /// Lanes.
+    pub p: u32,
+}
+
+impl Default for Argon2Params {
+    /// OWASP's minimum argon2id configuration.
+    fn default() -> Self {
+        Self {
+            m_kib: 19_456,
+            t: 2,
+            p: 1,
+        }
+    }
+}
 
 /// Hashes new secrets with the configured cost and verifies stored ones with
 /// the cost recorded in their PHC string (so a cost change never locks out
@@ -23,7 +43,7 @@ pub struct HasherError(String);
 
 impl SecretHasher {
     /// Builds a hasher for the given cost.
-    pub fn new(cfg: Argon2Config) -> Result<Self, HasherError> {
+    pub fn new(cfg: Argon2Params) -> Result<Self, HasherError> {
         let params =
             Params::new(cfg.m_kib, cfg.t, cfg.p, None).map_err(|e| HasherError(e.to_string()))?;
         Ok(Self { params })
@@ -91,7 +111,7 @@ mod tests {
     use super::*;
 
     fn cheap() -> SecretHasher {
-        SecretHasher::new(Argon2Config {
+        SecretHasher::new(Argon2Params {
             m_kib: 64,
             t: 1,
             p: 1,

@@ -16,6 +16,8 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::net::canonical_ip;
+
 /// `live` or `test`: part of the key, the secret and every token.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -155,14 +157,6 @@ impl ApiKey {
                 .previous_secret_live(now)
                 .and(self.previous_secret_expires_at),
         }
-    }
-}
-
-/// IPv4-mapped IPv6 addresses are matched as IPv4.
-pub fn canonical_ip(ip: std::net::IpAddr) -> std::net::IpAddr {
-    match ip {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
-        v4 => v4,
     }
 }
 

@@ -150,7 +150,7 @@ pub fn scopes(v: &Option<Vec<String>>, rules: &Rules) -> Checked {
 
 /// Parses an `allowed_ips` entry: a CIDR or a single address.
 fn network(v: &str) -> Result<IpNet, String> {
-    crate::config::parse_cidr(v).map(|n| n.trunc())
+    crate::net::parse_cidr(v).map(|n| n.trunc())
 }
 
 /// The validated `allowed_ips`, normalised and without repeats.

@@ -20,10 +20,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
-use tokenmint::config::{Argon2Config, DatabaseUrl};
+use tokenmint::config::DatabaseUrl;
 use tokenmint::db::{Db, DbError, write_transaction};
 use tokenmint::keys::format::{new_api_key, new_api_secret};
-use tokenmint::keys::hash::SecretHasher;
+use tokenmint::keys::hash::{Argon2Params, SecretHasher};
 use tokenmint::keys::{ApiKey, Environment, now_micros, store};
 use tokenmint_bench::{Argon2Cost, Flags, read_columns};
 use uuid::Uuid;
@@ -207,7 +207,7 @@ fn main() -> anyhow::Result<()> {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--argon2: {e}"))?;
             what = format!("argon2id {cost}");
-            let hasher = SecretHasher::new(Argon2Config {
+            let hasher = SecretHasher::new(Argon2Params {
                 m_kib: cost.m_kib,
                 t: cost.t,
                 p: cost.p,
