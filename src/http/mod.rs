@@ -123,7 +123,10 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
 /// Every route and the app data the handlers need, mounted by `crate::app`
 /// for the server and the tests alike.
 pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
-    cfg.app_data(web::Data::new(well_known::Discovery::new(&state.config)));
+    cfg.app_data(web::Data::new(well_known::Discovery::new(&state.config)))
+        .app_data(web::Data::new(openapi::OpenApiJson(openapi::document_for(
+            &state.config,
+        ))));
     for resource in openapi::resources() {
         cfg.service(resource);
     }

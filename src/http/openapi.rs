@@ -8,9 +8,14 @@ use std::sync::{Arc, OnceLock};
 use actix_web::dev::HttpServiceFactory;
 use actix_web::http::Method;
 use actix_web::{FromRequest, Handler, Responder, Route, web};
+use serde_json::{Value, json};
 use utoipa::openapi::path::{HttpMethod, Operation, Paths};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+
+use crate::config::Config;
+use crate::keys::rules::REGISTERED_CLAIMS;
+use crate::keys::scope::RESERVED;
 
 use super::{admin, introspect, ops, token, well_known};
 
@@ -183,12 +188,34 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The document as served, serialised once per process (it does not depend
-/// on the configuration).
-pub fn document_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| document().to_json().unwrap_or_default())
+/// The document as a server with this configuration serves it: the limits
+/// that depend on the configuration (the longest token lifetime, the scope
+/// catalog) and those utoipa cannot express (no unknown members, no
+/// registered claim names) are written in.
+pub fn document_for(config: &Config) -> String {
+    static BASE: OnceLock<Value> = OnceLock::new();
+    let mut doc = BASE
+        .get_or_init(|| serde_json::to_value(document()).unwrap_or_default())
+        .clone();
+    let schemas = &mut doc["components"]["schemas"];
+    for name in ["CreateKeyRequest", "UpdateKeyRequest", "RotateKeyRequest"] {
+        schemas[name]["additionalProperties"] = json!(false);
+    }
+    for name in ["CreateKeyRequest", "UpdateKeyRequest"] {
+        let props = &mut schemas[name]["properties"];
+        props["token_ttl_seconds"]["maximum"] = json!(config.token_ttl_seconds);
+        props["claims"]["propertyNames"] = json!({ "not": { "enum": REGISTERED_CLAIMS } });
+        if let Some(catalog) = &config.allowed_scopes {
+            let mut allowed: Vec<&str> = catalog.iter().map(String::as_str).collect();
+            allowed.extend(RESERVED.iter().filter(|r| !catalog.iter().any(|c| c == *r)));
+            props["scopes"]["items"]["enum"] = json!(allowed);
+        }
+    }
+    doc.to_string()
 }
+
+/// The served document, made once per worker from the configuration.
+pub struct OpenApiJson(pub String);
 
 #[cfg(test)]
 mod tests;

@@ -82,9 +82,16 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// An array or null (null reads as absent).
+fn nullable_array() -> utoipa::openapi::schema::ArrayBuilder {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+}
+
 /// RFC 6749 §3.3 scope tokens.
 fn scope_list() -> utoipa::openapi::schema::Array {
-    utoipa::openapi::schema::ArrayBuilder::new()
+    nullable_array()
         .items(
             utoipa::openapi::ObjectBuilder::new()
                 .schema_type(utoipa::openapi::schema::Type::String)
@@ -96,13 +103,39 @@ fn scope_list() -> utoipa::openapi::schema::Array {
 
 /// Absolute URIs.
 fn audience_list() -> utoipa::openapi::schema::Array {
-    utoipa::openapi::schema::ArrayBuilder::new()
+    nullable_array()
         .items(
             utoipa::openapi::ObjectBuilder::new()
                 .schema_type(utoipa::openapi::schema::Type::String)
                 .format(Some(utoipa::openapi::SchemaFormat::Custom("uri".into()))),
         )
         .max_items(Some(rules::MAX_AUDIENCES))
+        .build()
+}
+
+/// IPv4 and IPv6 addresses, and IPv4 CIDRs (IPv6 CIDRs are accepted too;
+/// JSON Schema has no format for them).
+fn network_list() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let format = |f: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom(f.into())))
+    };
+    let octet = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+    let cidr = format!(r"^({octet}\.){{3}}{octet}/(3[0-2]|[12]?[0-9])$");
+    nullable_array()
+        .items(
+            OneOfBuilder::new()
+                .item(format("ipv4"))
+                .item(format("ipv6"))
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(cidr)),
+                ),
+        )
+        .max_items(Some(rules::MAX_ALLOWED_IPS))
         .build()
 }
 
@@ -125,7 +158,11 @@ pub struct CreateKeyRequest {
     pub scopes: Option<Vec<String>>,
     /// The token's `sub`; defaults to the key's `id`.
     #[garde(custom(rules::subject))]
-    #[schema(min_length = 1, max_length = 255, pattern = r"^[^\x00-\x1f\x7f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub subject: Option<String>,
     /// `live` (default) or `test`.
     #[garde(custom(rules::environment))]
@@ -137,7 +174,7 @@ pub struct CreateKeyRequest {
     pub expires_at: Option<String>,
     /// CIDRs or addresses allowed to exchange this key; empty means anywhere.
     #[garde(custom(rules::allowed_ips))]
-    #[schema(max_items = 100)]
+    #[schema(schema_with = network_list)]
     pub allowed_ips: Option<Vec<String>>,
     /// Exchanges per minute; null means the server default.
     #[garde(custom(rules::rate_limit))]
@@ -173,13 +210,13 @@ pub struct CreateKeyRequest {
 pub struct UpdateKeyRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[garde(custom(rules::patched_name))]
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<Option<String>>,
     #[garde(custom(rules::scopes))]
     #[schema(schema_with = scope_list)]
     pub scopes: Option<Vec<String>>,
     #[garde(custom(rules::allowed_ips))]
-    #[schema(max_items = 100)]
+    #[schema(schema_with = network_list)]
     pub allowed_ips: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[garde(custom(rules::patched_rate_limit))]

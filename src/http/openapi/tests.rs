@@ -5,7 +5,8 @@ use serde_json::Value;
 use super::*;
 
 fn doc() -> Value {
-    serde_json::from_str(document_json()).expect("the document is JSON")
+    let config = Config::from_sources(None, |_| None).expect("default config");
+    serde_json::from_str(&document_for(&config)).expect("the document is JSON")
 }
 
 fn refs(v: &Value, out: &mut BTreeSet<String>) {
@@ -82,4 +83,27 @@ fn admin_operations_require_a_bearer_token() {
     let schemes = &d["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
     assert_eq!(schemes["client_basic"]["scheme"], "basic");
+}
+
+#[test]
+fn configuration_limits_are_written_in() {
+    let vars = [
+        ("TOKENMINT_TOKEN_TTL_SECONDS", "600"),
+        ("TOKENMINT_ALLOWED_SCOPES", "orders:read"),
+    ];
+    let config = Config::from_sources(None, |n| {
+        vars.iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .expect("config");
+    let d: Value = serde_json::from_str(&document_for(&config)).expect("JSON");
+    let create = &d["components"]["schemas"]["CreateKeyRequest"];
+    assert_eq!(create["additionalProperties"], false);
+    assert_eq!(create["properties"]["token_ttl_seconds"]["maximum"], 600);
+    let scopes = create["properties"]["scopes"]["items"]["enum"]
+        .as_array()
+        .expect("scope enum");
+    assert!(scopes.contains(&serde_json::json!("orders:read")));
+    assert!(scopes.contains(&serde_json::json!("tokenmint:admin")));
 }
