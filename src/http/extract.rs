@@ -88,7 +88,8 @@ pub async fn json_body<T: DeserializeOwned>(
             BodyError::TooLarge => ApiError::TooLarge,
             BodyError::Broken => ApiError::BadRequest("the body could not be read".into()),
         })?;
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+    // No body, or a JSON `null`, means no members.
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) || body.trim_ascii() == b"null" {
         b"{}"
     } else {
         match media_type(req).as_deref() {
@@ -129,7 +130,7 @@ impl StrictQuery {
         for (i, (name, value)) in pairs.iter().enumerate() {
             let message = if !known.contains(&name.as_str()) {
                 "unknown query parameter"
-            } else if value.len() > 256 || value.chars().any(char::is_control) {
+            } else if value.chars().count() > 256 || value.chars().any(char::is_control) {
                 "must be at most 256 characters without control characters"
             } else if pairs[..i].iter().any(|(n, _)| n == name) {
                 "repeated query parameter"
@@ -144,13 +145,17 @@ impl StrictQuery {
         Ok(Self { pairs, errors })
     }
 
-    /// A parameter's value; an empty one counts as absent.
+    /// A parameter's value as given (an empty value included).
     pub fn get(&self, name: &str) -> Option<String> {
         self.pairs
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
+    }
+
+    /// A free-text filter; an empty value means no filter.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.is_empty())
     }
 
     /// Records a bad value.

@@ -19,6 +19,7 @@ use crate::tokens::verify::{Inactive, active_token};
 #[allow(dead_code)]
 pub struct IntrospectionRequest {
     /// The access token to look at.
+    #[schema(min_length = 1)]
     token: String,
 }
 

@@ -17,9 +17,9 @@ use crate::http::extract::StrictQuery;
     security(("bearer" = [])),
     params(
         ("api_key_id" = Option<String>, Query, format = Uuid, description = "Only events of this key"),
-        ("action" = Option<String>, Query, description = "Only events of this action, e.g. api_key.created"),
+        ("action" = Option<String>, Query, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$", description = "Only events of this action, e.g. api_key.created (empty: any)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size [50]"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("cursor" = Option<String>, Query, pattern = r"^[0-9]{1,16}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "`next_cursor` of the previous page"),
     ),
     responses((status = 200, description = "One page of events", body = AuditPage), AuthErrors, QueryErrors)
 )]
@@ -38,7 +38,7 @@ pub async fn list_audit_events(
     }
     let filter = AuditFilter {
         api_key_id,
-        action: q.get("action"),
+        action: q.text("action"),
     };
     let paging = Paging::read(&mut q);
     q.finish()?;

@@ -69,9 +69,9 @@ pub async fn create_key(
     params(
         ("status" = Option<KeyStatus>, Query, description = "Only keys in this state now"),
         ("environment" = Option<Environment>, Query, description = "Only keys of this environment"),
-        ("subject" = Option<String>, Query, description = "Only keys with this subject"),
+        ("subject" = Option<String>, Query, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$", description = "Only keys with this subject (empty: any)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size [50]"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("cursor" = Option<String>, Query, pattern = r"^[0-9]{1,16}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "`next_cursor` of the previous page"),
     ),
     responses((status = 200, description = "One page of keys", body = KeyPage), AuthErrors, QueryErrors)
 )]
@@ -97,7 +97,7 @@ pub async fn list_keys(
             q.invalid("environment", "must be live or test");
         }
     }
-    filter.subject = q.get("subject");
+    filter.subject = q.text("subject");
     let paging = Paging::read(&mut q);
     q.finish()?;
     let after = paging
@@ -133,7 +133,8 @@ pub async fn get_key(
     patch, path = "/v1/api-keys/{id}", tag = "api-keys",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The key's id")),
-    request_body(content = UpdateKeyRequest, content_type = "application/json"),
+    request_body(content = Option<UpdateKeyRequest>, content_type = "application/json",
+        description = "The members to change; none (or no body) changes nothing"),
     responses((status = 200, description = "The changed key", body = ApiKeyView), AuthErrors, BodyErrors, NotFound, Conflict)
 )]
 pub async fn update_key(

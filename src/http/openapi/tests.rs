@@ -107,3 +107,18 @@ fn configuration_limits_are_written_in() {
     assert!(scopes.contains(&serde_json::json!("orders:read")));
     assert!(scopes.contains(&serde_json::json!("tokenmint:admin")));
 }
+
+#[test]
+fn documented_cursor_form_is_the_one_we_parse() {
+    let d = doc();
+    for path in ["/v1/api-keys", "/v1/audit-events"] {
+        let params = d["paths"][path]["get"]["parameters"]
+            .as_array()
+            .expect("parameters");
+        let cursor = params
+            .iter()
+            .find(|p| p["name"] == "cursor")
+            .expect("cursor parameter");
+        assert_eq!(cursor["schema"]["pattern"], admin::CURSOR_PATTERN, "{path}");
+    }
+}
