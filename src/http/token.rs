@@ -43,13 +43,19 @@ pub struct JsonTokenRequest {
 /// appear once.
 #[derive(Default, ToSchema)]
 pub struct FormTokenRequest {
-    #[schema(value_type = GrantType)]
+    #[schema(value_type = GrantType, required = true)]
     pub grant_type: Option<String>,
+    #[schema(value_type = String)]
     pub client_id: Option<String>,
-    #[schema(format = Password)]
+    #[schema(value_type = String, format = Password)]
     pub client_secret: Option<String>,
+    /// Space-separated subset of the key's scopes; all of them if absent.
+    #[schema(value_type = String)]
     pub scope: Option<String>,
+    /// One of the key's audiences (or RFC 8707 `resource`).
+    #[schema(value_type = String)]
     pub audience: Option<String>,
+    #[schema(value_type = String)]
     pub resource: Option<String>,
 }
 
@@ -112,6 +118,10 @@ fn parse_form(body: &[u8]) -> Result<Params, OAuthError> {
             "resource" => &mut f.resource,
             _ => continue,
         };
+        // RFC 6749 §3.2: a parameter sent without a value counts as omitted.
+        if value.is_empty() {
+            continue;
+        }
         // RFC 6749 §3.2: request parameters must not be repeated.
         if slot.replace(value).is_some() {
             return Err(OAuthError::InvalidRequest(format!(
@@ -304,6 +314,8 @@ mod tests {
         assert!(parse_form(b"grant_type=client_credentials&scope=a&scope=b").is_err());
         let p = parse_form(b"grant_type=client_credentials&scope=a+b&other=x&other=y").unwrap();
         assert_eq!(p.scope.as_deref(), Some("a b"));
+        let empty = parse_form(b"grant_type=client_credentials&client_id=&client_secret=").unwrap();
+        assert!(empty.client_id.is_none() && empty.client_secret.is_none());
     }
 
     #[test]

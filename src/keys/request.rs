@@ -82,6 +82,45 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A whole number, written `2` or `2.0`: JSON Schema counts both as an
+/// integer, so a client may send either.
+struct Whole(i64);
+
+impl<'de> Deserialize<'de> for Whole {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Whole;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Whole, E> {
+                Ok(Whole(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Whole, E> {
+                // Beyond i64 is beyond every limit: the rules refuse it.
+                Ok(Whole(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Whole, E> {
+                if v.fract() == 0.0 && v.abs() < 9.0e15 {
+                    Ok(Whole(v as i64))
+                } else {
+                    Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Option::<Whole>::deserialize(d).map(|w| w.map(|w| w.0))
+}
+
+fn nullable_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<Whole>::deserialize(d).map(|w| Some(w.map(|w| w.0)))
+}
+
 /// An array or null (null reads as absent).
 fn nullable_array() -> utoipa::openapi::schema::ArrayBuilder {
     use utoipa::openapi::schema::{SchemaType, Type};
@@ -146,10 +185,11 @@ pub struct CreateKeyRequest {
     /// A label for people, 1–100 characters.
     #[garde(custom(rules::required_name))]
     #[schema(
+        value_type = String,
         required = true,
         min_length = 1,
         max_length = 100,
-        pattern = r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     pub name: Option<String>,
     /// RFC 6749 scope tokens (at most 100); duplicates are dropped.
@@ -177,6 +217,7 @@ pub struct CreateKeyRequest {
     #[schema(schema_with = network_list)]
     pub allowed_ips: Option<Vec<String>>,
     /// Exchanges per minute; null means the server default.
+    #[serde(default, deserialize_with = "whole")]
     #[garde(custom(rules::rate_limit))]
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub rate_limit_per_minute: Option<i64>,
@@ -185,6 +226,7 @@ pub struct CreateKeyRequest {
     #[schema(schema_with = audience_list)]
     pub audiences: Option<Vec<String>>,
     /// Token lifetime, never above the server's.
+    #[serde(default, deserialize_with = "whole")]
     #[garde(custom(rules::token_ttl))]
     #[schema(minimum = 1)]
     pub token_ttl_seconds: Option<i64>,
@@ -210,7 +252,7 @@ pub struct CreateKeyRequest {
 pub struct UpdateKeyRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[garde(custom(rules::patched_name))]
-    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<Option<String>>,
     #[garde(custom(rules::scopes))]
     #[schema(schema_with = scope_list)]
@@ -218,14 +260,14 @@ pub struct UpdateKeyRequest {
     #[garde(custom(rules::allowed_ips))]
     #[schema(schema_with = network_list)]
     pub allowed_ips: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_whole")]
     #[garde(custom(rules::patched_rate_limit))]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000)]
     pub rate_limit_per_minute: Option<Option<i64>>,
     #[garde(custom(rules::audiences))]
     #[schema(schema_with = audience_list)]
     pub audiences: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_whole")]
     #[garde(custom(rules::patched_token_ttl))]
     #[schema(value_type = Option<i64>, minimum = 1)]
     pub token_ttl_seconds: Option<Option<i64>>,
@@ -251,6 +293,7 @@ pub struct UpdateKeyRequest {
 #[garde(context(Rules as ctx))]
 pub struct RotateKeyRequest {
     /// How long the current secret keeps working (0 to 7 days) [0].
+    #[serde(default, deserialize_with = "whole")]
     #[garde(custom(rules::grace_period))]
     #[schema(minimum = 0, maximum = 604_800)]
     pub grace_period_seconds: Option<i64>,

@@ -207,9 +207,7 @@ async fn nothing_is_served_that_is_not_documented() {
             if item.get(method).is_some() {
                 continue;
             }
-            let r = app
-                .send(&method.to_uppercase(), &concrete, &[], None)
-                .await;
+            let r = app.send(&method.to_uppercase(), &concrete, &[], None).await;
             assert_eq!(r.status, 405, "{method} {path} answers {}", r.status);
         }
     }

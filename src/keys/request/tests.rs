@@ -163,3 +163,19 @@ fn create_values_are_normalised() {
         Some(123_456_000)
     );
 }
+
+#[test]
+fn whole_numbers_may_be_written_as_decimals() {
+    let k = create(json!({"name": "n", "rate_limit_per_minute": 2.0, "token_ttl_seconds": 60}))
+        .unwrap();
+    assert_eq!(k.rate_limit_per_minute, Some(2));
+    assert!(
+        serde_json::from_value::<CreateKeyRequest>(json!({"rate_limit_per_minute": 2.5})).is_err()
+    );
+    let u: UpdateKeyRequest =
+        serde_json::from_value(json!({"token_ttl_seconds": 30.0, "rate_limit_per_minute": null}))
+            .unwrap();
+    let u = u.validate_into(&rules()).unwrap();
+    assert_eq!(u.token_ttl_seconds, Patch::Set(30));
+    assert_eq!(u.rate_limit_per_minute, Patch::Null);
+}
