@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod keys;
 pub mod net;
@@ -73,9 +74,12 @@ impl AppState {
         let usage = Arc::new(UsageLog::default());
         let policy = config.key_policy();
         let cache = Arc::new(KeyCache::new(CacheLimits::default()));
+        // One address may hold as many argon2 jobs as there are threads: it
+        // can use the whole pool when alone, never queue ahead of everyone.
         let limits = Arc::new(Limits::new(
             config.failed_auth_per_minute,
             config.rate_limit_per_minute,
+            u32::try_from(threads).unwrap_or(u32::MAX),
         ));
         let local = cache.clone();
         let keys = KeyService::new(db.clone(), hashes.clone(), policy)

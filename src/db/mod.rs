@@ -95,7 +95,7 @@ impl Db {
             DatabaseUrl::Postgres(u) => (u.clone(), 16),
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)?;
+                    crate::files::create_private_dir(parent)?;
                 }
                 (path.to_string_lossy().into_owned(), 4)
             }

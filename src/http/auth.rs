@@ -69,6 +69,8 @@ pub type AdminRead = Authorized<Read>;
 /// A caller that may introspect tokens.
 pub type Introspector = Authorized<Introspect>;
 
+const BAD_HOP: &str = "X-Forwarded-For holds a hop that is not an IP address";
+
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -107,7 +109,9 @@ async fn authorize<N: Need>(
             N::WANTED
         )));
     }
-    let ip = super::client_ip(&req, &state.config.trusted_proxies).to_string();
+    let ip = super::client_ip(&req, &state.config.trusted_proxies)
+        .map_err(|_| ApiError::BadRequest(BAD_HOP.into()))?
+        .to_string();
     Ok(Authorized {
         caller: Caller {
             key_id: active.key.id,

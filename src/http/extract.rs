@@ -99,6 +99,10 @@ pub async fn json_body<T: DeserializeOwned>(
         }
         &body
     };
+    // Which of two members with one name wins differs between parsers (and
+    // between us and a proxy or a WAF in front): refuse the ambiguity.
+    serde_json::from_slice::<UniqueMembers>(body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -112,6 +116,60 @@ pub async fn json_body<T: DeserializeOwned>(
     de.end()
         .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// A JSON value in which no object repeats a member name, at any depth.
+struct UniqueMembers;
+
+impl<'de> serde::Deserialize<'de> for UniqueMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueMembers)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueMembers {
+    type Value = UniqueMembers;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if !seen.insert(name.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "the member {name:?} is repeated"
+                )));
+            }
+            map.next_value::<UniqueMembers>()?;
+        }
+        Ok(UniqueMembers)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<UniqueMembers>()?.is_some() {}
+        Ok(UniqueMembers)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(UniqueMembers)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(UniqueMembers)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(UniqueMembers)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(UniqueMembers)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(UniqueMembers)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(UniqueMembers)
+    }
 }
 
 /// A query string whose parameters are each known and given at most once;
@@ -173,5 +231,19 @@ impl StrictQuery {
         } else {
             Err(ApiError::Validation(self.errors))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UniqueMembers;
+
+    #[test]
+    fn repeated_members_are_found_at_any_depth() {
+        let ok = |s: &str| serde_json::from_str::<UniqueMembers>(s).is_ok();
+        assert!(ok(r#"{"a": 1, "b": {"a": 2}, "c": [{"a": 1}, {"a": 2}]}"#));
+        assert!(!ok(r#"{"a": 1, "a": 2}"#));
+        assert!(!ok(r#"{"m": {"x": 1, "x": 1}}"#));
+        assert!(!ok(r#"[{"x": [{"y": 1, "y": 2}]}]"#));
     }
 }

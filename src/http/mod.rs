@@ -83,41 +83,60 @@ pub fn request_id(req: &HttpRequest) -> Option<String> {
     req.extensions().get::<RequestId>().map(|r| r.0.clone())
 }
 
+/// An `X-Forwarded-For` hop (from a trusted proxy) that is not an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadForwardedHop;
+
+/// One `X-Forwarded-For` hop as proxies write it: `1.2.3.4`, `1.2.3.4:5678`,
+/// `2001:db8::5`, `[2001:db8::5]` or `[2001:db8::5]:443`, optionally quoted.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim().trim_matches('"');
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        let port_ok = after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok());
+        return port_ok
+            .then(|| inside.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6))
+            .flatten();
+    }
+    hop.parse::<std::net::SocketAddrV4>()
+        .ok()
+        .map(|a| IpAddr::V4(*a.ip()))
+}
+
 /// The client's address: the socket peer, or, when the peer is a trusted
-/// proxy, the right-most `X-Forwarded-For` entry that is not itself trusted.
-pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
+/// proxy, the right-most `X-Forwarded-For` hop that is not itself trusted.
+/// A hop that does not parse is refused (the caller answers 400) rather than
+/// guessed at: mapping junk to one shared "unknown" address would let one
+/// sender exhaust everyone's failure budget, and mapping it per string would
+/// let a sender escape its own (docs/SECURITY.md).
+pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Result<IpAddr, BadForwardedHop> {
     let peer = req.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| {
         crate::net::canonical_ip(a.ip())
     });
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
-        return peer;
+        return Ok(peer);
     }
-    // Walk from the nearest hop outwards; the first one that is not a trusted
-    // proxy is the client. A hop that does not parse means the chain cannot
-    // be trusted past it: the client is then "unknown" (0.0.0.0), which
-    // matches no allow-list, never the proxy's own address.
-    let unknown = IpAddr::from([0, 0, 0, 0]);
-    let mut values: Vec<&str> = Vec::new();
+    let mut hops: Vec<&str> = Vec::new();
     for value in req.headers().get_all("x-forwarded-for") {
-        match value.to_str() {
-            Ok(text) => values.push(text),
-            Err(_) => return unknown,
-        }
+        let text = value.to_str().map_err(|_| BadForwardedHop)?;
+        hops.extend(text.split(','));
     }
-    let hops = values.iter().flat_map(|v| v.split(',')).collect::<Vec<_>>();
+    // Walk from the nearest hop outwards; the first one that is not a
+    // trusted proxy is the client.
     for hop in hops.into_iter().rev() {
-        match hop.trim().parse::<IpAddr>() {
-            Ok(ip) => {
-                let ip = crate::net::canonical_ip(ip);
-                if !is_trusted(&ip) {
-                    return ip;
-                }
-            }
-            Err(_) => return unknown,
+        let ip = crate::net::canonical_ip(parse_hop(hop).ok_or(BadForwardedHop)?);
+        if !is_trusted(&ip) {
+            return Ok(ip);
         }
     }
-    peer
+    Ok(peer)
 }
 
 /// Every route and the app data the handlers need, mounted by `crate::app`
@@ -147,42 +166,67 @@ mod tests {
         assert!(!valid_request_id("<script>"));
     }
 
+    fn from(peer: &str, xff: Option<&str>) -> Result<String, BadForwardedHop> {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut req = TestRequest::default().peer_addr(peer.parse().unwrap());
+        if let Some(v) = xff {
+            req = req.insert_header(("x-forwarded-for", v));
+        }
+        client_ip(&req.to_http_request(), &trusted).map(|ip| ip.to_string())
+    }
+
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        let direct = TestRequest::default()
-            .peer_addr("203.0.113.9:5000".parse().unwrap())
-            .insert_header(("x-forwarded-for", "1.2.3.4"))
-            .to_http_request();
-        assert_eq!(client_ip(&direct, &trusted).to_string(), "203.0.113.9");
-        let proxied = TestRequest::default()
-            .peer_addr("10.0.0.2:5000".parse().unwrap())
-            .insert_header(("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.3"))
-            .to_http_request();
-        assert_eq!(client_ip(&proxied, &trusted).to_string(), "198.51.100.7");
-        let garbage = TestRequest::default()
-            .peer_addr("10.0.0.2:5000".parse().unwrap())
-            .insert_header(("x-forwarded-for", "nonsense"))
-            .to_http_request();
-        assert_eq!(client_ip(&garbage, &trusted).to_string(), "0.0.0.0");
-        // A junk hop anywhere in the chain stops the walk: never the proxy.
-        let junk_then_real = TestRequest::default()
-            .peer_addr("10.0.0.2:5000".parse().unwrap())
-            .insert_header(("x-forwarded-for", "x, 203.0.113.9, 10.0.0.7"))
-            .to_http_request();
         assert_eq!(
-            client_ip(&junk_then_real, &trusted).to_string(),
+            from("203.0.113.9:5000", Some("1.2.3.4")).unwrap(),
             "203.0.113.9"
         );
-        let only_junk = TestRequest::default()
-            .peer_addr("10.0.0.2:5000".parse().unwrap())
-            .insert_header(("x-forwarded-for", "203.0.113.9, x"))
-            .to_http_request();
-        assert_eq!(client_ip(&only_junk, &trusted).to_string(), "0.0.0.0");
+        assert_eq!(
+            from("10.0.0.2:5000", Some("6.6.6.6, 198.51.100.7, 10.0.0.3")).unwrap(),
+            "198.51.100.7"
+        );
         // A trusted peer without the header is the client itself.
-        let bare = TestRequest::default()
-            .peer_addr("10.0.0.2:5000".parse().unwrap())
-            .to_http_request();
-        assert_eq!(client_ip(&bare, &trusted).to_string(), "10.0.0.2");
+        assert_eq!(from("10.0.0.2:5000", None).unwrap(), "10.0.0.2");
+    }
+
+    #[test]
+    fn hops_with_ports_and_brackets_parse() {
+        for (hop, want) in [
+            ("5.6.7.8:6666", "5.6.7.8"),
+            ("[2001:db8::5]:443", "2001:db8::5"),
+            ("[2001:db8::5]", "2001:db8::5"),
+            ("2001:db8::5", "2001:db8::5"),
+            ("\"198.51.100.1\"", "198.51.100.1"),
+            (" ::ffff:192.0.2.1 ", "192.0.2.1"),
+        ] {
+            assert_eq!(from("10.0.0.2:1", Some(hop)).unwrap(), want, "{hop}");
+        }
+    }
+
+    #[test]
+    fn junk_hops_are_refused_not_guessed() {
+        for xff in [
+            "nonsense",
+            "203.0.113.9, x",
+            "203.0.113.9, x, 10.0.0.7",
+            "1.2.3.4:99999",
+            "[2001:db8::5",
+            "[1.2.3.4]:80",
+            "",
+        ] {
+            assert_eq!(
+                from("10.0.0.2:1", Some(xff)),
+                Err(BadForwardedHop),
+                "{xff:?}"
+            );
+        }
+        // What lies beyond the first untrusted hop was written by the client
+        // and is never read, junk or not.
+        assert_eq!(
+            from("10.0.0.2:1", Some("x, 203.0.113.9, 10.0.0.7")).unwrap(),
+            "203.0.113.9"
+        );
+        // Junk from an untrusted peer is simply ignored.
+        assert_eq!(from("203.0.113.9:1", Some("junk")).unwrap(), "203.0.113.9");
     }
 }

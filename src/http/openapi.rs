@@ -201,10 +201,15 @@ pub fn document_for(config: &Config) -> String {
     for name in ["CreateKeyRequest", "UpdateKeyRequest", "RotateKeyRequest"] {
         schemas[name]["additionalProperties"] = json!(false);
     }
+    let bad = crate::keys::rules::forbidden_text_class();
+    let name_pattern = format!("^[^{bad}]*[^\\s{bad}][^{bad}]*$");
+    schemas["CreateKeyRequest"]["properties"]["subject"]["pattern"] = json!(format!("^[^{bad}]+$"));
     for name in ["CreateKeyRequest", "UpdateKeyRequest"] {
         let props = &mut schemas[name]["properties"];
+        props["name"]["pattern"] = json!(name_pattern);
         props["token_ttl_seconds"]["maximum"] = json!(config.token_ttl_seconds);
-        props["claims"]["propertyNames"] = json!({ "not": { "enum": REGISTERED_CLAIMS } });
+        props["claims"]["propertyNames"] =
+            json!({ "not": { "pattern": registered_claims_pattern() } });
         if let Some(catalog) = &config.allowed_scopes {
             let mut allowed: Vec<&str> = catalog.iter().map(String::as_str).collect();
             allowed.extend(RESERVED.iter().filter(|r| !catalog.iter().any(|c| c == *r)));
@@ -212,6 +217,27 @@ pub fn document_for(config: &Config) -> String {
         }
     }
     doc.to_string()
+}
+
+/// Matches every spelling the server refuses as a registered claim name
+/// (any case, surrounding space); ECMA regexes have no case-insensitive flag
+/// inside the pattern, so each letter is a class.
+fn registered_claims_pattern() -> String {
+    let names: Vec<String> = REGISTERED_CLAIMS
+        .iter()
+        .map(|n| {
+            n.chars()
+                .map(|c| {
+                    if c.is_ascii_alphabetic() {
+                        format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    format!(r"^\s*(?:{})\s*$", names.join("|"))
 }
 
 /// The served document, made once per worker from the configuration.

@@ -224,13 +224,18 @@ impl TokenRequest {
             .app_data::<web::Data<AppState>>()
             .map(|s| s.config.trusted_proxies.clone())
             .unwrap_or_default();
+        let client_ip = client_ip(&req, &trusted).map_err(|_| {
+            OAuthError::InvalidRequest(
+                "X-Forwarded-For holds a hop that is not an IP address".into(),
+            )
+        })?;
         Ok(Self {
             exchange: ExchangeRequest {
                 api_key,
                 api_secret: SecretString::from(api_secret),
                 scope: params.scope,
                 audience,
-                client_ip: client_ip(&req, &trusted),
+                client_ip,
             },
             basic: used_basic,
         })

@@ -140,13 +140,16 @@ fn scope_list() -> utoipa::openapi::schema::Array {
         .build()
 }
 
-/// Absolute URIs.
+/// `https:`, `http:` or `urn:` URIs.
 fn audience_list() -> utoipa::openapi::schema::Array {
     nullable_array()
         .items(
             utoipa::openapi::ObjectBuilder::new()
                 .schema_type(utoipa::openapi::schema::Type::String)
-                .format(Some(utoipa::openapi::SchemaFormat::Custom("uri".into()))),
+                .max_length(Some(2048))
+                .pattern(Some(
+                    r"^(?:[hH][tT][tT][pP][sS]?|[uU][rR][nN]):[^\s\x00-\x1f\x7f-\x9f]+$",
+                )),
         )
         .max_items(Some(rules::MAX_AUDIENCES))
         .build()

@@ -28,7 +28,13 @@ pub const MAX_RATE_LIMIT: i64 = 1_000_000;
 /// Longest rotation grace period: 7 days.
 pub const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
 
-/// Claim names a key may not set: they are ours to fill in.
+/// Claim names a key may not set, because they carry a registered meaning
+/// for authentication or authorisation that verifiers act on: RFC 7519's,
+/// ours (`client_id scope env`), RFC 9068 §2.2 (`auth_time acr amr roles
+/// groups entitlements`), RFC 8693 (`act may_act`), RFC 7800 (`cnf`), OpenID
+/// Connect (`azp nonce at_hash c_hash s_hash sid`), RFC 9449 (`htm htu ath`),
+/// RFC 8417 (`events toe txn`), and the common `scp`. Compared without
+/// regard to case or surrounding space, so `" Sub"` is refused too.
 pub const REGISTERED_CLAIMS: &[&str] = &[
     "iss",
     "sub",
@@ -39,17 +45,43 @@ pub const REGISTERED_CLAIMS: &[&str] = &[
     "jti",
     "client_id",
     "scope",
+    "scp",
     "env",
     "typ",
+    "cty",
     "auth_time",
     "acr",
     "amr",
+    "roles",
+    "groups",
+    "entitlements",
     "azp",
     "cnf",
     "act",
     "may_act",
     "nonce",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "sid",
+    "htm",
+    "htu",
+    "ath",
+    "events",
+    "toe",
+    "txn",
 ];
+
+/// Whether `name` is (a spelling of) a registered claim name.
+pub fn is_registered_claim(name: &str) -> bool {
+    let name = name.trim();
+    REGISTERED_CLAIMS
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+}
+
+/// Audience URI schemes a key may list.
+const AUDIENCE_SCHEMES: &[&str] = &["https", "http", "urn"];
 
 /// Fields of a key that exist but cannot be changed by a PATCH.
 const NOT_PATCHABLE: &[&str] = &[
@@ -91,6 +123,41 @@ fn no_control(s: &str) -> bool {
     !s.chars().any(char::is_control)
 }
 
+/// A regex character class body (ECMA and Python alike) of every character
+/// names and subjects may not hold: controls and format characters, the
+/// latter listed from the same Unicode tables the check uses, so the OpenAPI
+/// document and the server cannot disagree.
+pub fn forbidden_text_class() -> String {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    let mut ranges: Vec<(char, char)> = Vec::new();
+    for c in (0xA0..=0x10FFFF_u32).filter_map(char::from_u32) {
+        if c.general_category() == GeneralCategory::Format {
+            match ranges.last_mut() {
+                Some((_, b)) if u32::from(*b) + 1 == u32::from(c) => *b = c,
+                _ => ranges.push((c, c)),
+            }
+        }
+    }
+    let mut class = String::from(r"\x00-\x1f\x7f-\x9f");
+    for (a, b) in ranges {
+        class.push(a);
+        if b != a {
+            class.push('-');
+            class.push(b);
+        }
+    }
+    class
+}
+
+/// Format characters (Unicode `Cf`: bidi overrides, zero-width joiners and
+/// spaces, the BOM…) make one string look like another; names and subjects
+/// are shown to people and matched by machines, so they have none.
+fn no_format(s: &str) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    !s.chars()
+        .any(|c| c.general_category() == GeneralCategory::Format)
+}
+
 fn name(v: &str) -> Checked {
     let n = v.chars().count();
     if n == 0 || n > MAX_NAME || v.trim().is_empty() {
@@ -98,6 +165,9 @@ fn name(v: &str) -> Checked {
     }
     if !no_control(v) {
         return fail("must not contain control characters");
+    }
+    if !no_format(v) {
+        return fail("must not contain format characters (bidi overrides, zero-width characters)");
     }
     Ok(())
 }
@@ -116,9 +186,16 @@ pub fn patched_name(v: &Option<Option<String>>, _: &Rules) -> Checked {
 
 pub fn subject(v: &Option<String>, _: &Rules) -> Checked {
     match v {
-        Some(s) if s.is_empty() || s.chars().count() > MAX_SUBJECT || !no_control(s) => fail(
-            format!("must be 1 to {MAX_SUBJECT} characters without control characters"),
-        ),
+        Some(s)
+            if s.is_empty()
+                || s.chars().count() > MAX_SUBJECT
+                || !no_control(s)
+                || !no_format(s) =>
+        {
+            fail(format!(
+                "must be 1 to {MAX_SUBJECT} characters without control or format characters"
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -170,14 +247,15 @@ pub fn allowed_ips(v: &Option<Vec<String>>, _: &Rules) -> Checked {
         .or_else(fail)
 }
 
-/// `scheme:rest`, with an RFC 3986 scheme and no whitespace.
-fn is_absolute_uri(s: &str) -> bool {
+/// An `https:`, `http:` or `urn:` URI with something after the scheme and
+/// no whitespace or control characters.
+fn is_audience_uri(s: &str) -> bool {
     let Some((scheme, rest)) = s.split_once(':') else {
         return false;
     };
-    let mut chars = scheme.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    AUDIENCE_SCHEMES
+        .iter()
+        .any(|a| a.eq_ignore_ascii_case(scheme))
         && !rest.is_empty()
         && s.len() <= 2048
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -188,8 +266,8 @@ pub fn audiences(v: &Option<Vec<String>>, _: &Rules) -> Checked {
     if list.len() > MAX_AUDIENCES {
         return fail(format!("at most {MAX_AUDIENCES} entries"));
     }
-    match list.iter().find(|a| !is_absolute_uri(a)) {
-        Some(a) => fail(format!("{a:?} is not an absolute URI")),
+    match list.iter().find(|a| !is_audience_uri(a)) {
+        Some(a) => fail(format!("{a:?} is not an https:, http: or urn: URI")),
         None => Ok(()),
     }
 }

@@ -98,11 +98,30 @@ pub struct Exchanger {
 }
 
 impl Exchanger {
+    /// A failure that spends a unit of the address's failure budget.
     fn deny(&self, ip: IpAddr, key: Option<&ApiKey>, reason: &'static str) -> ExchangeError {
         self.limits.record_failure(ip);
-        self.usage.denied(key.map(|k| k.id), reason);
+        self.denied(ip, key, reason)
+    }
+
+    /// A failure whose unit was already spent.
+    fn denied(&self, ip: IpAddr, key: Option<&ApiKey>, reason: &'static str) -> ExchangeError {
+        self.usage.denied(key.map(|k| k.id), reason, ip);
         tracing::debug!(reason, key_id = ?key.map(|k| k.id), "exchange denied");
         ExchangeError::InvalidClient
+    }
+
+    /// A 429, counted with the denials so a flood leaves a trace of its
+    /// sources.
+    fn limited(
+        &self,
+        ip: IpAddr,
+        key: Option<&ApiKey>,
+        reason: &'static str,
+        l: Limited,
+    ) -> ExchangeError {
+        self.usage.denied(key.map(|k| k.id), reason, ip);
+        ExchangeError::RateLimited(l)
     }
 
     /// The key record, from memory or (once) from the database. Every change
@@ -133,7 +152,7 @@ impl Exchanger {
         // An address out of failure budget is stopped before any real work.
         self.limits
             .check_address(ip)
-            .map_err(ExchangeError::RateLimited)?;
+            .map_err(|l| self.limited(ip, None, "address_rate_limited", l))?;
         // Shape and checksum next: a typo costs neither a query nor argon2.
         if !format::api_key_is_well_formed(&self.prefix, &req.api_key)
             || !format::secret_is_well_formed(&self.prefix, &req.api_secret)
@@ -160,23 +179,60 @@ impl Exchanger {
         let cached = self.cache.verified_index(key.id, &hashes, &req.api_secret);
         crate::telemetry::verify_cache(cached.is_some());
         if cached.is_none() {
-            let owned: Vec<String> = hashes.iter().map(|h| (*h).to_owned()).collect();
-            let matched = self
-                .hashes
-                .verify_any(req.api_secret.clone(), owned)
-                .await
-                .map_err(|_| ExchangeError::Busy)?;
-            let Some(i) = matched else {
-                return Err(self.deny(ip, Some(&key), "wrong_secret"));
-            };
-            self.cache.mark_verified(key.id, hashes[i], &req.api_secret);
+            self.verify_cold(&key, &hashes, &req, now).await?;
         }
         let rate = self
             .limits
             .spend_key(&key)
-            .map_err(ExchangeError::RateLimited)?;
+            .map_err(|l| self.limited(ip, Some(&key), "key_rate_limited", l))?;
         let token = self.authorized(&key, req.scope.as_deref(), req.audience.as_deref(), now)?;
         Ok(Exchanged { token, rate })
+    }
+
+    /// The argon2 verify of a secret not seen recently. Its failure unit is
+    /// reserved first (and given back on success) and the address may hold
+    /// only its share of the pool. Afterwards the key is looked up again: a
+    /// revocation or rotation that landed while argon2 ran wins.
+    async fn verify_cold(
+        &self,
+        key: &ApiKey,
+        hashes: &[&str],
+        req: &ExchangeRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(), ExchangeError> {
+        let ip = req.client_ip;
+        let _slot = self
+            .limits
+            .argon2_slot(ip)
+            .map_err(|l| self.limited(ip, Some(key), "address_busy", l))?;
+        let reservation = self
+            .limits
+            .reserve_failure(ip)
+            .map_err(|l| self.limited(ip, Some(key), "address_rate_limited", l))?;
+        let owned: Vec<String> = hashes.iter().map(|h| (*h).to_owned()).collect();
+        let matched = match self.hashes.verify_any(req.api_secret.clone(), owned).await {
+            Ok(m) => m,
+            Err(_) => {
+                reservation.refund();
+                return Err(ExchangeError::Busy);
+            }
+        };
+        let Some(i) = matched else {
+            // The reserved unit is this failure's.
+            drop(reservation);
+            return Err(self.denied(ip, Some(key), "wrong_secret"));
+        };
+        reservation.refund();
+        let still_valid = self.lookup(&key.api_key).await?.is_some_and(|current| {
+            current.status(now) == KeyStatus::Active
+                && (current.secret_hash == hashes[i]
+                    || current.previous_secret_live(now) == Some(hashes[i]))
+        });
+        if !still_valid {
+            return Err(self.deny(ip, Some(key), "revoked"));
+        }
+        self.cache.mark_verified(key.id, hashes[i], &req.api_secret);
+        Ok(())
     }
 
     /// The part after authentication: scope, audience, signing.

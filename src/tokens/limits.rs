@@ -4,11 +4,15 @@
 //! - a per-address failure budget spent only by failed exchanges and checked
 //!   before any database or argon2 work, so nobody can lock a key out by
 //!   sending wrong secrets for it, and a flood from one address stops early.
+//!   An argon2 verify reserves its unit *before* it runs and gets it back if
+//!   the secret was right, so requests already in flight cannot overdraw the
+//!   budget; and one address may hold only a few argon2 jobs at once, so it
+//!   cannot monopolise the pool.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -41,6 +45,12 @@ type KeyLimiter = DefaultDirectRateLimiter<StateInformationMiddleware>;
 pub struct Limits {
     failures: DefaultKeyedRateLimiter<IpAddr>,
     failure_quota: u32,
+    /// Units given back by reservations that turned out to be successes;
+    /// spent before the governor budget (governor has no refund).
+    refunds: Cache<IpAddr, Arc<AtomicU32>>,
+    /// argon2 jobs each address has queued or running.
+    in_flight: Cache<IpAddr, Arc<AtomicU32>>,
+    max_in_flight: u32,
     /// Addresses out of failure budget, until when.
     blocked: Cache<IpAddr, Instant>,
     per_key: Cache<Uuid, Arc<(u32, KeyLimiter)>>,
@@ -73,12 +83,56 @@ fn whole_seconds(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+/// One unit of an address's failure budget, taken before an argon2 verify.
+/// Dropped, it stays spent (the secret was wrong); [`Reservation::refund`]
+/// gives it back.
+#[must_use]
+pub struct Reservation<'a> {
+    limits: &'a Limits,
+    ip: IpAddr,
+}
+
+impl Reservation<'_> {
+    /// The verify succeeded (or never ran): the unit was not a failure.
+    pub fn refund(self) {
+        let credit = self
+            .limits
+            .refunds
+            .get_with(self.ip, || Arc::new(AtomicU32::new(0)));
+        // Never more credit than a full budget.
+        let _ = credit.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+            (c < self.limits.failure_quota).then_some(c + 1)
+        });
+    }
+}
+
+/// An address's place in the argon2 pool; released on drop.
+pub struct Argon2Slot {
+    count: Arc<AtomicU32>,
+}
+
+impl Drop for Argon2Slot {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Limits {
-    /// Builds the limiters.
-    pub fn new(failed_per_minute: u32, default_per_key: Option<u32>) -> Self {
+    /// Builds the limiters. `max_in_flight` bounds the argon2 jobs one
+    /// address may hold at once (the pool's thread count is a good value).
+    pub fn new(failed_per_minute: u32, default_per_key: Option<u32>, max_in_flight: u32) -> Self {
         Self {
             failures: DefaultKeyedRateLimiter::keyed(per_minute(failed_per_minute)),
             failure_quota: failed_per_minute,
+            refunds: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(60))
+                .build(),
+            in_flight: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(60))
+                .build(),
+            max_in_flight: max_in_flight.max(1),
             blocked: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(60))
@@ -101,27 +155,80 @@ impl Limits {
             return Ok(());
         }
         match self.blocked.get(&budget_key(ip)) {
-            Some(until) if until > Instant::now() => Err(Limited {
-                retry_after: whole_seconds(until - Instant::now()).max(1),
-                info: RateInfo {
-                    limit: self.failure_quota,
-                    remaining: 0,
-                    reset: 60,
-                },
-            }),
+            Some(until) if until > Instant::now() => {
+                Err(self.address_limited(whole_seconds(until - Instant::now()).max(1)))
+            }
             _ => Ok(()),
+        }
+    }
+
+    /// Spends one unit of an address's failure budget; `false` (and the
+    /// address blocked) when there was none left.
+    fn spend_failure(&self, ip: IpAddr) -> bool {
+        let ip = budget_key(ip);
+        if let Some(credit) = self.refunds.get(&ip) {
+            let taken =
+                credit.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1));
+            if taken.is_ok() {
+                return true;
+            }
+        }
+        match self.failures.check_key(&ip) {
+            Ok(()) => true,
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.clock.now());
+                let until = Instant::now() + wait;
+                self.blocked.insert(ip, until);
+                let until_ms = (until - self.epoch).as_millis() as u64 + 1;
+                self.blocked_until_ms.fetch_max(until_ms, Ordering::Relaxed);
+                false
+            }
         }
     }
 
     /// Spends one unit of an address's failure budget.
     pub fn record_failure(&self, ip: IpAddr) {
-        let ip = budget_key(ip);
-        if let Err(not_until) = self.failures.check_key(&ip) {
-            let wait = not_until.wait_time_from(self.clock.now());
-            let until = Instant::now() + wait;
-            self.blocked.insert(ip, until);
-            let until_ms = (until - self.epoch).as_millis() as u64 + 1;
-            self.blocked_until_ms.fetch_max(until_ms, Ordering::Relaxed);
+        self.spend_failure(ip);
+    }
+
+    /// Takes one unit of the failure budget before an argon2 verify, so
+    /// concurrent requests cannot all pass a check made before any of them
+    /// failed.
+    pub fn reserve_failure(&self, ip: IpAddr) -> Result<Reservation<'_>, Limited> {
+        if self.spend_failure(ip) {
+            Ok(Reservation {
+                limits: self,
+                ip: budget_key(ip),
+            })
+        } else {
+            self.check_address(ip)?;
+            // Blocked just now by someone else's spend: same answer.
+            Err(self.address_limited(60))
+        }
+    }
+
+    /// A place in the argon2 pool for `ip`, unless it already holds its share.
+    pub fn argon2_slot(&self, ip: IpAddr) -> Result<Argon2Slot, Limited> {
+        let count = self
+            .in_flight
+            .get_with(budget_key(ip), || Arc::new(AtomicU32::new(0)));
+        let max = self.max_in_flight;
+        match count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+            (c < max).then_some(c + 1)
+        }) {
+            Ok(_) => Ok(Argon2Slot { count }),
+            Err(_) => Err(self.address_limited(1)),
+        }
+    }
+
+    fn address_limited(&self, retry_after: u64) -> Limited {
+        Limited {
+            retry_after,
+            info: RateInfo {
+                limit: self.failure_quota,
+                remaining: 0,
+                reset: 60,
+            },
         }
     }
 
@@ -209,7 +316,7 @@ mod tests {
 
     #[test]
     fn a_key_budget_runs_out_and_says_when_to_retry() {
-        let limits = Limits::new(60, None);
+        let limits = Limits::new(60, None, 2);
         let k = key(Some(3));
         let infos: Vec<_> = (0..3)
             .map(|_| limits.spend_key(&k).unwrap().unwrap())
@@ -228,7 +335,7 @@ mod tests {
 
     #[test]
     fn the_server_default_applies_to_keys_without_their_own() {
-        let limits = Limits::new(60, Some(1));
+        let limits = Limits::new(60, Some(1), 2);
         let k = key(None);
         assert!(limits.spend_key(&k).is_ok());
         assert!(limits.spend_key(&k).is_err());
@@ -236,7 +343,7 @@ mod tests {
 
     #[test]
     fn an_ipv6_subnet_shares_one_failure_budget() {
-        let limits = Limits::new(1, None);
+        let limits = Limits::new(1, None, 2);
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
@@ -249,7 +356,7 @@ mod tests {
 
     #[test]
     fn failures_block_an_address_but_not_others() {
-        let limits = Limits::new(2, None);
+        let limits = Limits::new(2, None, 2);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..2 {

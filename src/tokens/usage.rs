@@ -5,6 +5,7 @@
 //! and the map itself is bounded.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -22,6 +23,53 @@ pub const LAST_USED_PRECISION: chrono::Duration = chrono::Duration::seconds(60);
 /// Most distinct (key, reason) pairs held between flushes; the rest are
 /// counted under "no key".
 const MAX_DENIED_ENTRIES: usize = 10_000;
+/// Most distinct addresses counted per (key, reason) between flushes; the
+/// rest add to `other_addresses`.
+const MAX_ADDRESSES_PER_ENTRY: usize = 32;
+/// Addresses named in an aggregated audit row (the busiest first).
+const TOP_ADDRESSES: usize = 5;
+
+/// Denied exchanges of one (key, reason) pair since the last flush, with
+/// the addresses they came from.
+#[derive(Default, Clone, Debug)]
+struct Denials {
+    count: u64,
+    addresses: HashMap<IpAddr, u64>,
+}
+
+impl Denials {
+    fn add(&mut self, ip: IpAddr, n: u64) {
+        self.count += n;
+        if self.addresses.len() < MAX_ADDRESSES_PER_ENTRY || self.addresses.contains_key(&ip) {
+            *self.addresses.entry(ip).or_insert(0) += n;
+        }
+    }
+
+    fn merge(&mut self, other: Denials) {
+        let unnamed = other.count - other.addresses.values().sum::<u64>();
+        for (ip, n) in other.addresses {
+            self.add(ip, n);
+        }
+        self.count += unnamed;
+    }
+
+    /// How many denials the named addresses account for.
+    fn top_count(&self) -> u64 {
+        let mut counts: Vec<u64> = self.addresses.values().copied().collect();
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        counts.into_iter().take(TOP_ADDRESSES).sum()
+    }
+
+    /// The busiest addresses, for the audit row.
+    fn top(&self) -> Vec<serde_json::Value> {
+        let mut list: Vec<(&IpAddr, &u64)> = self.addresses.iter().collect();
+        list.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        list.into_iter()
+            .take(TOP_ADDRESSES)
+            .map(|(ip, n)| json!({ "ip": ip.to_string(), "count": n }))
+            .collect()
+    }
+}
 
 #[derive(Default)]
 struct State {
@@ -29,7 +77,7 @@ struct State {
     /// The `last_used_at` last handed to the database per key: a use within
     /// `LAST_USED_PRECISION` of it is not worth another write.
     written: HashMap<Uuid, DateTime<Utc>>,
-    denied: HashMap<(Option<Uuid>, &'static str), u64>,
+    denied: HashMap<(Option<Uuid>, &'static str), Denials>,
     denied_since: Option<DateTime<Utc>>,
 }
 
@@ -56,8 +104,8 @@ impl UsageLog {
         }
     }
 
-    /// Notes a denied exchange.
-    pub fn denied(&self, key: Option<Uuid>, reason: &'static str) {
+    /// Notes a denied (or rate-limited) exchange and where it came from.
+    pub fn denied(&self, key: Option<Uuid>, reason: &'static str, ip: IpAddr) {
         if let Ok(mut s) = self.state.lock() {
             s.denied_since.get_or_insert_with(Utc::now);
             let entry =
@@ -66,7 +114,7 @@ impl UsageLog {
                 } else {
                     (key, reason)
                 };
-            *s.denied.entry(entry).or_insert(0) += 1;
+            s.denied.entry(entry).or_default().add(ip, 1);
         }
     }
 
@@ -103,8 +151,8 @@ impl UsageLog {
                 *slot = at;
             }
         }
-        for (k, c) in batch.denied {
-            *s.denied.entry(k).or_insert(0) += c;
+        for (k, d) in batch.denied {
+            s.denied.entry(k).or_default().merge(d);
         }
         if let Some(t) = batch.since {
             s.denied_since.get_or_insert(t);
@@ -137,7 +185,7 @@ impl UsageLog {
 #[derive(Default)]
 struct Batch {
     used: HashMap<Uuid, DateTime<Utc>>,
-    denied: HashMap<(Option<Uuid>, &'static str), u64>,
+    denied: HashMap<(Option<Uuid>, &'static str), Denials>,
     since: Option<DateTime<Utc>>,
 }
 
@@ -151,8 +199,14 @@ impl Batch {
             ip: None,
             request_id: None,
         };
-        for ((key, reason), count) in &self.denied {
-            let details = json!({ "reason": reason, "count": count, "since": self.since });
+        for ((key, reason), d) in &self.denied {
+            let details = json!({
+                "reason": reason,
+                "count": d.count,
+                "since": self.since,
+                "addresses": d.top(),
+                "other_addresses": d.count - d.top_count(),
+            });
             audit::record(
                 conn,
                 &actor,
@@ -163,5 +217,30 @@ impl Batch {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denials_name_the_busiest_addresses_within_bounds() {
+        let mut d = Denials::default();
+        let ip = |i: u8| IpAddr::from([203, 0, 113, i]);
+        for i in 0..40u8 {
+            d.add(ip(i), u64::from(i) + 1);
+        }
+        assert_eq!(d.count, (1..=40).sum::<u64>());
+        assert_eq!(d.addresses.len(), MAX_ADDRESSES_PER_ENTRY);
+        let top = d.top();
+        assert_eq!(top.len(), TOP_ADDRESSES);
+        assert_eq!(top[0]["ip"], "203.0.113.31");
+        assert_eq!(top[0]["count"], 32);
+        let mut restored = Denials::default();
+        restored.add(ip(1), 1);
+        restored.merge(d.clone());
+        assert_eq!(restored.count, d.count + 1);
+        assert_eq!(restored.addresses[&ip(1)], 3);
     }
 }

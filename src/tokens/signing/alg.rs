@@ -179,10 +179,15 @@ impl SigningKey {
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
         let rng = SystemRandom::new();
         match &self.pair {
-            Pair::Es256(k) => k
-                .sign(&rng, message)
-                .map(|s| s.as_ref().to_vec())
-                .map_err(|_| SigningError::Sign),
+            Pair::Es256(k) => {
+                let mut sig = k
+                    .sign(&rng, message)
+                    .map(|s| s.as_ref().to_vec())
+                    .map_err(|_| SigningError::Sign)?;
+                // Verifiers (ours included) accept only the low-s form.
+                tokenmint_verify::rules::ecdsa::normalize_s(&mut sig);
+                Ok(sig)
+            }
             Pair::EdDsa(k) => Ok(k.sign(message).as_ref().to_vec()),
             Pair::Rs256(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];

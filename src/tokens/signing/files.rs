@@ -48,7 +48,7 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> SigningError {
 
 /// Writes a new key into `dir` (mode 0600, never overwriting) and returns it.
 pub fn generate_into(dir: &Path, alg: SigningAlg) -> Result<SigningKey, SigningError> {
-    fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    crate::files::create_private_dir(dir).map_err(|e| io_err(dir, e))?;
     let der = generate_pkcs8(alg)?;
     let probe = SigningKey::from_pkcs8(&der, PathBuf::new(), SystemTime::now())?;
     let path = dir.join(format!("{}.pem", probe.kid));
@@ -78,11 +78,24 @@ pub fn load_dir(dir: &Path) -> Result<Vec<SigningKey>, SigningError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io_err(dir, e)),
     };
+    // The newest file signs: a folder or file others can write to would let
+    // any local user plant the signer.
+    if let Some(why) = crate::files::writable_by_others(dir).map_err(|e| io_err(dir, e))? {
+        return Err(io_err(dir, why));
+    }
     let mut keys = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| io_err(dir, e))?.path();
         if path.extension().and_then(|e| e.to_str()) != Some("pem") {
             continue;
+        }
+        // Symbolic links (a Kubernetes secret mount is made of them) are
+        // followed; the file they point at must be safe.
+        if let Some(why) = crate::files::writable_by_others(&path).map_err(|e| io_err(&path, e))? {
+            return Err(SigningError::BadKey {
+                path: path.display().to_string(),
+                why,
+            });
         }
         let meta = fs::metadata(&path).map_err(|e| io_err(&path, e))?;
         #[cfg(unix)]

@@ -7,6 +7,7 @@
 //! key's algorithm → [`decode_claims`].
 
 mod claims;
+pub mod ecdsa;
 mod error;
 mod jwk;
 
@@ -106,9 +107,23 @@ pub fn decode_claims(
     issuer: &str,
     audience: Option<&str>,
 ) -> Result<AccessClaims, VerifyError> {
+    if alg == Algorithm::ES256 && !es256_signature_is_canonical(token) {
+        return Err(VerifyError::Invalid("non-canonical signature".into()));
+    }
     jsonwebtoken::decode::<AccessClaims>(token, key, &validation(alg, issuer, audience))
         .map(|data| data.claims)
         .map_err(|e| VerifyError::Invalid(reason(e.kind())))
+}
+
+/// An ES256 token has exactly one valid string form: the low-`s` one.
+fn es256_signature_is_canonical(token: &str) -> bool {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    token
+        .rsplit('.')
+        .next()
+        .and_then(|sig| URL_SAFE_NO_PAD.decode(sig).ok())
+        .is_some_and(|sig| ecdsa::is_low_s(&sig))
 }
 
 /// A short, stable reason for logs; never echoed to the token's bearer

@@ -154,7 +154,12 @@ impl TestKey {
     pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
         let rng = SystemRandom::new();
         match &self.pair {
-            Pair::Es(k) => k.sign(&rng, message).unwrap().as_ref().to_vec(),
+            Pair::Es(k) => {
+                let mut sig = k.sign(&rng, message).unwrap().as_ref().to_vec();
+                // The canonical (low-s) form, as tokenmint signs.
+                tokenmint_verify::rules::ecdsa::normalize_s(&mut sig);
+                sig
+            }
             Pair::Ed(k) => k.sign(message).as_ref().to_vec(),
             Pair::Rs(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
