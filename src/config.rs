@@ -41,6 +41,13 @@ pub struct Config {
     pub argon2: Argon2Params,
     pub log: String,
     pub log_format: LogFormat,
+    /// How long a client may take to send a request body.
+    pub body_timeout_seconds: u32,
+    /// Most client connections the main listener holds at once.
+    pub max_connections: u32,
+    /// An extra listener for `/healthz`, `/readyz` and `/metrics` only, not
+    /// counted against `max_connections`.
+    pub ops_bind: Option<SocketAddr>,
 }
 
 /// A configuration error: one line that names the variable.
@@ -70,6 +77,9 @@ const VARIABLES: &[(&str, &str)] = &[
     ("TOKENMINT_ARGON2_P", "argon2_p"),
     ("TOKENMINT_LOG", "log"),
     ("TOKENMINT_LOG_FORMAT", "log_format"),
+    ("TOKENMINT_BODY_TIMEOUT_SECONDS", "body_timeout_seconds"),
+    ("TOKENMINT_MAX_CONNECTIONS", "max_connections"),
+    ("TOKENMINT_OPS_BIND", "ops_bind"),
 ];
 
 /// Raw values by variable name, from the file and then the environment.
@@ -205,7 +215,26 @@ impl Config {
             "json" => Ok(LogFormat::Json),
             other => Err(format!("expected json or pretty, got {other:?}")),
         })?;
+        let body_timeout_seconds = raw.parse("TOKENMINT_BODY_TIMEOUT_SECONDS", 10, |v| {
+            parse_range(v, 1, 300)
+        })?;
+        let max_connections = raw.parse("TOKENMINT_MAX_CONNECTIONS", 10_000, |v| {
+            parse_range(v, 1, 1_000_000)
+        })?;
+        let ops_bind = raw.parse("TOKENMINT_OPS_BIND", None, |v| {
+            v.parse::<SocketAddr>()
+                .map(Some)
+                .map_err(|_| format!("expected HOST:PORT such as 127.0.0.1:9090, got {v:?}"))
+        })?;
+        if ops_bind == Some(bind) {
+            return Err(ConfigError(
+                "TOKENMINT_OPS_BIND: must differ from TOKENMINT_BIND".into(),
+            ));
+        }
         Ok(Self {
+            body_timeout_seconds,
+            max_connections,
+            ops_bind,
             database_url,
             bind,
             issuer,

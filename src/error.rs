@@ -77,6 +77,8 @@ pub enum OAuthError {
     UnsupportedMediaType,
     #[error("body too large")]
     TooLarge,
+    #[error("body too slow")]
+    TooSlow,
     #[error("rate limited")]
     RateLimited(Limited),
     #[error("temporarily unavailable")]
@@ -104,6 +106,10 @@ impl OAuthError {
                 "the body must be application/json or application/x-www-form-urlencoded".into(),
             ),
             Self::TooLarge => ("invalid_request", "the body is larger than 8 KiB".into()),
+            Self::TooSlow => (
+                "invalid_request",
+                "the body did not arrive within the deadline".into(),
+            ),
             Self::RateLimited(_) => (
                 "rate_limited",
                 "too many requests; retry after the given delay".into(),
@@ -123,6 +129,7 @@ impl ResponseError for OAuthError {
             Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooSlow => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -186,6 +193,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("body too large")]
     TooLarge,
+    #[error("body too slow")]
+    TooSlow,
     #[error("unavailable")]
     Unavailable,
     #[error("internal: {0}")]
@@ -203,6 +212,7 @@ impl ResponseError for ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooSlow => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -219,6 +229,7 @@ impl ResponseError for ApiError {
             Self::Validation(_) => "one or more fields are invalid".into(),
             Self::UnsupportedMediaType => "the body must be application/json".into(),
             Self::TooLarge => "the body is too large".into(),
+            Self::TooSlow => "the body did not arrive within the deadline".into(),
             Self::Unavailable => "the service is temporarily unavailable; retry shortly".into(),
             Self::Internal(cause) => {
                 tracing::error!(cause = %cause, "internal error");

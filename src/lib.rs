@@ -135,6 +135,26 @@ pub fn app(
         .configure(|cfg| http::configure(cfg, &state))
 }
 
+/// The operations listener (`TOKENMINT_OPS_BIND`): `/healthz`, `/readyz` and
+/// `/metrics` only, so probes and scrapes answer even while the main
+/// listener is at its connection cap.
+pub fn ops_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .wrap(from_fn(http::request_context))
+        .configure(http::configure_ops)
+}
+
 /// Runs the server until SIGTERM/SIGINT: migrations first, then HTTP, then a
 /// final flush of usage data once in-flight requests have finished.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
@@ -148,13 +168,38 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(kid = %signer.kid, alg = signer.alg.as_str(), "signing key loaded");
     }
     let factory_state = state.clone();
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    // actix counts connections per worker; the cap is for the whole server.
+    let per_worker = (state.config.max_connections as usize).div_ceil(workers);
     let server = HttpServer::new(move || app(factory_state.clone()))
+        .workers(workers)
+        .max_connections(per_worker)
+        .client_request_timeout(Duration::from_secs(5))
         .shutdown_timeout(10)
         .bind(bind)
         .map_err(|e| anyhow::anyhow!("TOKENMINT_BIND {bind}: {e}"))?
         .run();
+    let ops = match state.config.ops_bind {
+        Some(ops_bind) => {
+            let ops_state = state.clone();
+            let ops = HttpServer::new(move || ops_app(ops_state.clone()))
+                .workers(1)
+                .shutdown_timeout(10)
+                .bind(ops_bind)
+                .map_err(|e| anyhow::anyhow!("TOKENMINT_OPS_BIND {ops_bind}: {e}"))?
+                .run();
+            tracing::info!(%ops_bind, "operations listener");
+            Some(ops)
+        }
+        None => None,
+    };
     tracing::info!(%bind, issuer = %state.config.issuer, database = %state.config.database_url.redacted(), "tokenmint listening");
-    server.await?;
+    match ops {
+        Some(ops) => {
+            futures_util::future::try_join(server, ops).await?;
+        }
+        None => server.await?,
+    }
     if let Err(e) = state.usage.flush(&state.db, true).await {
         tracing::warn!(error = %e, "final usage flush failed");
     }

@@ -30,6 +30,9 @@ pub enum BodyErrors {
     /// Malformed JSON or a member of the wrong JSON type.
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(Problem),
+    /// The body did not arrive within `TOKENMINT_BODY_TIMEOUT_SECONDS`.
+    #[response(status = 408, content_type = "application/problem+json")]
+    TooSlow(Problem),
     /// The body is larger than 64 KiB.
     #[response(status = 413, content_type = "application/problem+json")]
     TooLarge(Problem),
@@ -81,6 +84,9 @@ pub enum OAuthErrors {
     /// `invalid_client`: unknown key, wrong secret, revoked, expired or address not allowed.
     #[response(status = 401, headers(("WWW-Authenticate" = String, description = "Basic, when Basic was used")))]
     Unauthorized(OAuthErrorBody),
+    /// The body did not arrive within `TOKENMINT_BODY_TIMEOUT_SECONDS`.
+    #[response(status = 408)]
+    TooSlow(OAuthErrorBody),
     /// The body is larger than 8 KiB.
     #[response(status = 413)]
     TooLarge(OAuthErrorBody),

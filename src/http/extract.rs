@@ -20,10 +20,28 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 pub enum BodyError {
     TooLarge,
     Broken,
+    /// Not all of it arrived within the body deadline.
+    TooSlow,
 }
 
-/// Reads a body of at most `limit` bytes.
+/// Reads a body of at most `limit` bytes within the server's body deadline
+/// (`TOKENMINT_BODY_TIMEOUT_SECONDS`): a body trickled a byte at a time must
+/// not hold its connection forever.
 pub async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, BodyError> {
+    let seconds = req
+        .app_data::<web::Data<crate::AppState>>()
+        .map_or(10, |s| s.config.body_timeout_seconds);
+    let deadline = std::time::Duration::from_secs(u64::from(seconds));
+    tokio::time::timeout(deadline, read_all(req, payload, limit))
+        .await
+        .unwrap_or(Err(BodyError::TooSlow))
+}
+
+async fn read_all(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -57,6 +75,7 @@ pub async fn read_oauth_body(
         .await
         .map_err(|e| match e {
             BodyError::TooLarge => OAuthError::TooLarge,
+            BodyError::TooSlow => OAuthError::TooSlow,
             BodyError::Broken => OAuthError::InvalidRequest("the body could not be read".into()),
         })
 }
@@ -86,6 +105,7 @@ pub async fn json_body<T: DeserializeOwned>(
         .await
         .map_err(|e| match e {
             BodyError::TooLarge => ApiError::TooLarge,
+            BodyError::TooSlow => ApiError::TooSlow,
             BodyError::Broken => ApiError::BadRequest("the body could not be read".into()),
         })?;
     // No body, or a JSON `null`, means no members.

@@ -84,6 +84,7 @@ fn token_param(body: &[u8]) -> Result<String, OAuthError> {
     responses(
         (status = 200, description = "The token's state", body = Introspection),
         (status = 400, description = "`token` missing, repeated or malformed", body = OAuthErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = OAuthErrorBody),
         (status = 413, description = "The body is larger than 8 KiB", body = OAuthErrorBody),
         (status = 415, description = "The body is not form-encoded", body = OAuthErrorBody),
         AuthErrors,

@@ -139,6 +139,14 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Result<IpAddr, BadForw
     Ok(peer)
 }
 
+/// The operations routes alone, for the `TOKENMINT_OPS_BIND` listener.
+pub fn configure_ops(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(ops::healthz))
+        .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(ops::metrics))
+        .default_service(web::to(ops::not_found));
+}
+
 /// Every route and the app data the handlers need, mounted by `crate::app`
 /// for the server and the tests alike.
 pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {

@@ -335,7 +335,7 @@ fn sized(map: &Map<String, Value>, max_bytes: usize) -> Checked {
 
 pub fn claims(v: &Option<Map<String, Value>>, _: &Rules) -> Checked {
     let Some(map) = v else { return Ok(()) };
-    if let Some(name) = map.keys().find(|k| REGISTERED_CLAIMS.contains(&k.as_str())) {
+    if let Some(name) = map.keys().find(|k| is_registered_claim(k)) {
         return fail(format!(
             "{name:?} is a registered claim and is set by the server"
         ));

@@ -8,6 +8,7 @@ mod common;
 mod admin;
 mod cli;
 mod fast_path;
+mod hardening;
 mod interop;
 mod introspect;
 mod ops;
