@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use garde::Validate;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -75,112 +75,6 @@ impl<T> Patch<T> {
     }
 }
 
-/// Keeps `null` apart from an absent member (`Some(None)` vs `None`).
-fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// A whole number, written `2` or `2.0`: JSON Schema counts both as an
-/// integer, so a client may send either.
-struct Whole(i64);
-
-impl<'de> Deserialize<'de> for Whole {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Whole;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a whole number")
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Whole, E> {
-                Ok(Whole(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Whole, E> {
-                // Beyond i64 is beyond every limit: the rules refuse it.
-                Ok(Whole(i64::try_from(v).unwrap_or(i64::MAX)))
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Whole, E> {
-                if v.fract() == 0.0 && v.abs() < 9.0e15 {
-                    Ok(Whole(v as i64))
-                } else {
-                    Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
-                }
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
-}
-
-fn whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Option::<Whole>::deserialize(d).map(|w| w.map(|w| w.0))
-}
-
-fn nullable_whole<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    Option::<Whole>::deserialize(d).map(|w| Some(w.map(|w| w.0)))
-}
-
-/// An array or null (null reads as absent).
-fn nullable_array() -> utoipa::openapi::schema::ArrayBuilder {
-    use utoipa::openapi::schema::{SchemaType, Type};
-    utoipa::openapi::schema::ArrayBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-}
-
-/// RFC 6749 §3.3 scope tokens.
-fn scope_list() -> utoipa::openapi::schema::Array {
-    nullable_array()
-        .items(
-            utoipa::openapi::ObjectBuilder::new()
-                .schema_type(utoipa::openapi::schema::Type::String)
-                .pattern(Some(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}$")),
-        )
-        .max_items(Some(scope::MAX_SCOPES))
-        .build()
-}
-
-/// `https:`, `http:` or `urn:` URIs.
-fn audience_list() -> utoipa::openapi::schema::Array {
-    nullable_array()
-        .items(
-            utoipa::openapi::ObjectBuilder::new()
-                .schema_type(utoipa::openapi::schema::Type::String)
-                .max_length(Some(2048))
-                .pattern(Some(
-                    r"^(?:[hH][tT][tT][pP][sS]?|[uU][rR][nN]):[^\s\x00-\x1f\x7f-\x9f]+$",
-                )),
-        )
-        .max_items(Some(rules::MAX_AUDIENCES))
-        .build()
-}
-
-/// IPv4 and IPv6 addresses, and IPv4 CIDRs (IPv6 CIDRs are accepted too;
-/// JSON Schema has no format for them).
-fn network_list() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
-    let format = |f: &str| {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::Custom(f.into())))
-    };
-    let octet = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
-    let cidr = format!(r"^({octet}\.){{3}}{octet}/(3[0-2]|[12]?[0-9])$");
-    nullable_array()
-        .items(
-            OneOfBuilder::new()
-                .item(format("ipv4"))
-                .item(format("ipv6"))
-                .item(
-                    ObjectBuilder::new()
-                        .schema_type(Type::String)
-                        .pattern(Some(cidr)),
-                ),
-        )
-        .max_items(Some(rules::MAX_ALLOWED_IPS))
-        .build()
-}
-
 /// `POST /v1/api-keys` (and `tokenmint api-key create`).
 #[derive(Clone, Debug, Default, Deserialize, ToSchema, Validate)]
 #[garde(context(Rules as ctx))]
@@ -197,7 +91,7 @@ pub struct CreateKeyRequest {
     pub name: Option<String>,
     /// RFC 6749 scope tokens (at most 100); duplicates are dropped.
     #[garde(custom(rules::scopes))]
-    #[schema(schema_with = scope_list)]
+    #[schema(schema_with = schema::scope_list)]
     pub scopes: Option<Vec<String>>,
     /// The token's `sub`; defaults to the key's `id`.
     #[garde(custom(rules::subject))]
@@ -217,19 +111,19 @@ pub struct CreateKeyRequest {
     pub expires_at: Option<String>,
     /// CIDRs or addresses allowed to exchange this key; empty means anywhere.
     #[garde(custom(rules::allowed_ips))]
-    #[schema(schema_with = network_list)]
+    #[schema(schema_with = schema::network_list)]
     pub allowed_ips: Option<Vec<String>>,
     /// Exchanges per minute; null means the server default.
-    #[serde(default, deserialize_with = "whole")]
+    #[serde(default, deserialize_with = "de::whole")]
     #[garde(custom(rules::rate_limit))]
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub rate_limit_per_minute: Option<i64>,
     /// Absolute URIs this key may ask for as `audience`/`resource`.
     #[garde(custom(rules::audiences))]
-    #[schema(schema_with = audience_list)]
+    #[schema(schema_with = schema::audience_list)]
     pub audiences: Option<Vec<String>>,
     /// Token lifetime, never above the server's.
-    #[serde(default, deserialize_with = "whole")]
+    #[serde(default, deserialize_with = "de::whole")]
     #[garde(custom(rules::token_ttl))]
     #[schema(minimum = 1)]
     pub token_ttl_seconds: Option<i64>,
@@ -253,31 +147,31 @@ pub struct CreateKeyRequest {
 #[derive(Clone, Debug, Default, Deserialize, ToSchema, Validate)]
 #[garde(context(Rules as ctx))]
 pub struct UpdateKeyRequest {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "de::nullable")]
     #[garde(custom(rules::patched_name))]
     #[schema(value_type = String, min_length = 1, max_length = 100, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
     pub name: Option<Option<String>>,
     #[garde(custom(rules::scopes))]
-    #[schema(schema_with = scope_list)]
+    #[schema(schema_with = schema::scope_list)]
     pub scopes: Option<Vec<String>>,
     #[garde(custom(rules::allowed_ips))]
-    #[schema(schema_with = network_list)]
+    #[schema(schema_with = schema::network_list)]
     pub allowed_ips: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "nullable_whole")]
+    #[serde(default, deserialize_with = "de::nullable_whole")]
     #[garde(custom(rules::patched_rate_limit))]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000)]
     pub rate_limit_per_minute: Option<Option<i64>>,
     #[garde(custom(rules::audiences))]
-    #[schema(schema_with = audience_list)]
+    #[schema(schema_with = schema::audience_list)]
     pub audiences: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "nullable_whole")]
+    #[serde(default, deserialize_with = "de::nullable_whole")]
     #[garde(custom(rules::patched_token_ttl))]
     #[schema(value_type = Option<i64>, minimum = 1)]
     pub token_ttl_seconds: Option<Option<i64>>,
     #[garde(custom(rules::claims))]
     #[schema(value_type = Option<Object>)]
     pub claims: Option<Map<String, Value>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "de::nullable")]
     #[garde(custom(rules::patched_expires_at))]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Option<String>>,
@@ -296,7 +190,7 @@ pub struct UpdateKeyRequest {
 #[garde(context(Rules as ctx))]
 pub struct RotateKeyRequest {
     /// How long the current secret keeps working (0 to 7 days) [0].
-    #[serde(default, deserialize_with = "whole")]
+    #[serde(default, deserialize_with = "de::whole")]
     #[garde(custom(rules::grace_period))]
     #[schema(minimum = 0, maximum = 604_800)]
     pub grace_period_seconds: Option<i64>,
@@ -431,5 +325,7 @@ impl RotateKeyRequest {
     }
 }
 
+mod de;
+mod schema;
 #[cfg(test)]
 mod tests;
