@@ -81,6 +81,16 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
     }
 }
 
+/// Initialises the OpenSSL that libpq speaks TLS with, before libpq does,
+/// so that it registers no `atexit` clean-up: otherwise `exit` frees
+/// OpenSSL's global state while a pool thread may still be in a TLS
+/// handshake (`min_idle` refills in the background), and the process
+/// segfaults on its way out. `openssl_sys::init` asks for
+/// `OPENSSL_INIT_NO_ATEXIT`; the first initialisation decides. Idempotent.
+fn init_openssl() {
+    openssl_sys::init();
+}
+
 /// The shared handle to the database.
 #[derive(Clone)]
 pub struct Db {
@@ -92,7 +102,10 @@ impl Db {
     /// report not-ready) while the database is down.
     pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Self> {
         let (conn_str, max) = match url {
-            DatabaseUrl::Postgres(u) => (u.clone(), 16),
+            DatabaseUrl::Postgres(u) => {
+                init_openssl();
+                (u.clone(), 16)
+            }
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     crate::files::create_private_dir(parent)?;
