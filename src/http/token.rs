@@ -183,6 +183,21 @@ impl TokenRequest {
             Some("application/x-www-form-urlencoded") => false,
             _ => return Err(OAuthError::UnsupportedMediaType),
         };
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .cloned()
+            .ok_or(OAuthError::Internal)?;
+        let client_ip = client_ip(&req, &state.config.trusted_proxies).map_err(|_| {
+            OAuthError::InvalidRequest(
+                "X-Forwarded-For holds a hop that is not an IP address".into(),
+            )
+        })?;
+        // A blocked address is answered before its body is read or parsed.
+        state
+            .exchanger
+            .admit(client_ip)
+            .await
+            .map_err(OAuthError::from)?;
         let body = read_oauth_body(&req, payload).await?;
         let mut params = if is_json {
             parse_json(&body)?
@@ -220,15 +235,6 @@ impl TokenRequest {
             }
             (a, r) => a.or(r),
         };
-        let trusted = req
-            .app_data::<web::Data<AppState>>()
-            .map(|s| s.config.trusted_proxies.clone())
-            .unwrap_or_default();
-        let client_ip = client_ip(&req, &trusted).map_err(|_| {
-            OAuthError::InvalidRequest(
-                "X-Forwarded-For holds a hop that is not an IP address".into(),
-            )
-        })?;
         Ok(Self {
             exchange: ExchangeRequest {
                 api_key,

@@ -216,10 +216,11 @@ pub fn scopes(v: &Option<Vec<String>>, rules: &Rules) -> Checked {
         if !scope::is_scope_token(s) {
             return fail(format!("{s:?} is not a valid scope (RFC 6749 §3.3)"));
         }
-        if let Some(catalog) = &rules.policy.allowed_scopes {
-            if !catalog.contains(s) && !scope::RESERVED.contains(&s.as_str()) {
-                return fail(format!("{s:?} is not in TOKENMINT_ALLOWED_SCOPES"));
-            }
+        if let Some(catalog) = &rules.policy.allowed_scopes
+            && !catalog.contains(s)
+            && !scope::RESERVED.contains(&s.as_str())
+        {
+            return fail(format!("{s:?} is not in TOKENMINT_ALLOWED_SCOPES"));
         }
     }
     Ok(())

@@ -20,6 +20,10 @@ use crate::keys::hash::HashPool;
 use crate::keys::scope::{self, ScopeRequestError};
 use crate::keys::{ApiKey, KeyStatus, format, store};
 
+/// How long an address-level `429` (out of failure budget, or holding its
+/// whole share of the argon2 pool) takes to answer.
+pub const ADDRESS_LIMIT_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A request as the transport hands it over.
 pub struct ExchangeRequest {
     pub api_key: String,
@@ -142,6 +146,31 @@ impl Exchanger {
         Ok(found)
     }
 
+    /// Refuses an address that is out of failure budget. Transports call it
+    /// as early as they can (before reading a body): a blocked flood should
+    /// cost as little as possible.
+    pub async fn admit(&self, ip: IpAddr) -> Result<(), ExchangeError> {
+        match self.limits.check_address(ip) {
+            Ok(()) => Ok(()),
+            Err(l) => Err(self.slowed(ip, None, "address_rate_limited", l).await),
+        }
+    }
+
+    /// An address-level `429`, answered after [`ADDRESS_LIMIT_DELAY`]: a
+    /// client that keeps sending regardless (a flood in a closed loop) then
+    /// gets one cheap answer per connection per delay instead of tens of
+    /// thousands a second, so it cannot starve argon2 for everyone else.
+    async fn slowed(
+        &self,
+        ip: IpAddr,
+        key: Option<&ApiKey>,
+        reason: &'static str,
+        l: Limited,
+    ) -> ExchangeError {
+        tokio::time::sleep(ADDRESS_LIMIT_DELAY).await;
+        self.limited(ip, key, reason, l)
+    }
+
     /// Authenticates the pair and issues a token.
     pub async fn exchange(
         &self,
@@ -150,9 +179,7 @@ impl Exchanger {
     ) -> Result<Exchanged, ExchangeError> {
         let ip = req.client_ip;
         // An address out of failure budget is stopped before any real work.
-        self.limits
-            .check_address(ip)
-            .map_err(|l| self.limited(ip, None, "address_rate_limited", l))?;
+        self.admit(ip).await?;
         // Shape and checksum next: a typo costs neither a query nor argon2.
         if !format::api_key_is_well_formed(&self.prefix, &req.api_key)
             || !format::secret_is_well_formed(&self.prefix, &req.api_secret)
@@ -201,14 +228,14 @@ impl Exchanger {
         now: DateTime<Utc>,
     ) -> Result<(), ExchangeError> {
         let ip = req.client_ip;
-        let _slot = self
-            .limits
-            .argon2_slot(ip)
-            .map_err(|l| self.limited(ip, Some(key), "address_busy", l))?;
-        let reservation = self
-            .limits
-            .reserve_failure(ip)
-            .map_err(|l| self.limited(ip, Some(key), "address_rate_limited", l))?;
+        let _slot = match self.limits.argon2_slot(ip) {
+            Ok(slot) => slot,
+            Err(l) => return Err(self.slowed(ip, Some(key), "address_busy", l).await),
+        };
+        let reservation = match self.limits.reserve_failure(ip) {
+            Ok(r) => r,
+            Err(l) => return Err(self.slowed(ip, Some(key), "address_rate_limited", l).await),
+        };
         let owned: Vec<String> = hashes.iter().map(|h| (*h).to_owned()).collect();
         let matched = match self.hashes.verify_any(req.api_secret.clone(), owned).await {
             Ok(m) => m,

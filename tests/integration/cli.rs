@@ -58,10 +58,10 @@ pub async fn start_server(dir: &std::path::Path, vars: &[(&str, &str)]) -> (Serv
     let client = awc::Client::default();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            if r.status().as_u16() == 200 {
-                break;
-            }
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status().as_u16() == 200
+        {
+            break;
         }
         assert!(Instant::now() < deadline, "server did not become ready");
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;

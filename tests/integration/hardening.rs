@@ -561,10 +561,10 @@ async fn healthz_answers_on_the_ops_listener_while_the_cap_is_reached() {
     // Once the body deadline frees the slots, the main listener serves again.
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
-            if r.status().as_u16() == 200 {
-                break;
-            }
+        if let Ok(r) = client.get(format!("{base}/healthz")).send().await
+            && r.status().as_u16() == 200
+        {
+            break;
         }
         assert!(Instant::now() < deadline, "main listener never recovered");
         actix_web::rt::time::sleep(Duration::from_millis(200)).await;

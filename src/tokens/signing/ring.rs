@@ -110,12 +110,11 @@ impl KeyRing {
     /// as superseded keys retire, so its size identifies it).
     pub fn jwks_json(&self, now: SystemTime) -> Arc<JwksJson> {
         let count = self.published(now).count();
-        if let Ok(cache) = self.jwks_cache.lock() {
-            if let Some((n, body)) = cache.as_ref() {
-                if *n == count {
-                    return body.clone();
-                }
-            }
+        if let Ok(cache) = self.jwks_cache.lock()
+            && let Some((n, body)) = cache.as_ref()
+            && *n == count
+        {
+            return body.clone();
         }
         let body = Arc::new(JwksJson::new(self.jwks(now).to_string()));
         if let Ok(mut cache) = self.jwks_cache.lock() {
