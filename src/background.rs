@@ -16,13 +16,16 @@ use crate::db::notify;
 use crate::keys::cache::KeyCache;
 use crate::keys::store;
 use crate::tokens::limits::Limits;
-use crate::tokens::usage::UsageLog;
+use crate::usage::UsageLog;
 use crate::worker::Worker;
 
 /// How often batched `last_used_at` values are written.
 pub const USAGE_FLUSH: Duration = Duration::from_secs(5);
 /// Denied-exchange counts are written every this many usage flushes (1 min).
 const DENIED_EVERY: u32 = 12;
+/// Usage older than the retention period is deleted every this many usage
+/// flushes (1 h), and at the first.
+const EXPIRE_EVERY: u32 = 720;
 
 /// Running background threads; they stop when this is dropped.
 pub struct Background {
@@ -66,6 +69,7 @@ pub fn start(
     usage: Arc<UsageLog>,
     cache: Arc<KeyCache>,
     limits: Arc<Limits>,
+    retention_days: u32,
 ) -> std::io::Result<Background> {
     let flush_db = db.clone();
     let flusher = Worker::periodic("usage-flush", USAGE_FLUSH, move |n| {
@@ -73,6 +77,13 @@ pub fn start(
             Ok(mut conn) => {
                 if let Err(e) = usage.flush_on(&mut conn, n % DENIED_EVERY == 0) {
                     tracing::warn!(error = %e, "could not write usage data; will retry");
+                }
+                if n % EXPIRE_EVERY == 1 {
+                    match crate::usage::expire(&mut conn, retention_days, Utc::now()) {
+                        Ok(0) => {}
+                        Ok(rows) => tracing::info!(rows, "expired old usage rows"),
+                        Err(e) => tracing::warn!(error = %e, "could not expire old usage rows"),
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "usage flush: no database connection; will retry"),

@@ -43,6 +43,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long a client may take to send a request body.
     pub body_timeout_seconds: u32,
+    /// Days of per-key usage kept (`TOKENMINT_USAGE_RETENTION_DAYS`).
+    pub usage_retention_days: u32,
     /// Most client connections the main listener holds at once.
     pub max_connections: u32,
     /// An extra listener for `/healthz`, `/readyz` and `/metrics` only, not
@@ -78,6 +80,7 @@ const VARIABLES: &[(&str, &str)] = &[
     ("TOKENMINT_LOG", "log"),
     ("TOKENMINT_LOG_FORMAT", "log_format"),
     ("TOKENMINT_BODY_TIMEOUT_SECONDS", "body_timeout_seconds"),
+    ("TOKENMINT_USAGE_RETENTION_DAYS", "usage_retention_days"),
     ("TOKENMINT_MAX_CONNECTIONS", "max_connections"),
     ("TOKENMINT_OPS_BIND", "ops_bind"),
 ];
@@ -218,6 +221,9 @@ impl Config {
         let body_timeout_seconds = raw.parse("TOKENMINT_BODY_TIMEOUT_SECONDS", 10, |v| {
             parse_range(v, 1, 300)
         })?;
+        let usage_retention_days = raw.parse("TOKENMINT_USAGE_RETENTION_DAYS", 90, |v| {
+            parse_range(v, 1, 3650)
+        })?;
         let max_connections = raw.parse("TOKENMINT_MAX_CONNECTIONS", 10_000, |v| {
             parse_range(v, 1, 1_000_000)
         })?;
@@ -233,6 +239,7 @@ impl Config {
         }
         Ok(Self {
             body_timeout_seconds,
+            usage_retention_days,
             max_connections,
             ops_bind,
             database_url,

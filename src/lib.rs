@@ -17,6 +17,7 @@ pub mod keys;
 pub mod net;
 pub mod telemetry;
 pub mod tokens;
+pub mod usage;
 pub mod worker;
 
 use std::sync::Arc;
@@ -36,7 +37,7 @@ use tokens::TokenIssuer;
 use tokens::exchange::Exchanger;
 use tokens::limits::Limits;
 use tokens::signing::KeyRing;
-use tokens::usage::UsageLog;
+use usage::UsageLog;
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -100,6 +101,7 @@ impl AppState {
             usage.clone(),
             cache.clone(),
             limits.clone(),
+            config.usage_retention_days,
         )?;
         Ok(Self {
             config: Arc::new(config),

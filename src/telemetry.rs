@@ -52,6 +52,9 @@ struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Histogram,
     pool: Family<PoolState, Gauge>,
+    usage_flush: Histogram,
+    usage_flushes: Family<Outcome, Counter>,
+    usage_dropped: Counter,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -98,8 +101,29 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Database pool connections by state",
         pool.clone(),
     );
+    let usage_flush = Histogram::new(exponential_buckets(0.0005, 2.5, 10));
+    registry.register(
+        "usage_flush_seconds",
+        "Time of one batched write of usage data",
+        usage_flush.clone(),
+    );
+    let usage_flushes = Family::<Outcome, Counter>::default();
+    registry.register(
+        "usage_flushes",
+        "Batched writes of usage data by outcome (ok, error; an error is retried)",
+        usage_flushes.clone(),
+    );
+    let usage_dropped = Counter::default();
+    registry.register(
+        "usage_dropped",
+        "Exchanges left out of per-key usage because too many keys were busy between two flushes",
+        usage_dropped.clone(),
+    );
     Metrics {
         registry,
+        usage_flush,
+        usage_flushes,
+        usage_dropped,
         exchanges,
         argon2,
         cache_hits,
@@ -151,6 +175,21 @@ pub fn observe_http(method: &'static str, status: u16, micros: u64) {
         .get_or_create(&HttpLabels { method, status })
         .inc();
     METRICS.http_duration.observe(micros as f64 / 1e6);
+}
+
+/// Records one batched write of usage data.
+pub fn usage_flush(seconds: f64, ok: bool) {
+    METRICS.usage_flush.observe(seconds);
+    let outcome = if ok { "ok" } else { "error" };
+    METRICS
+        .usage_flushes
+        .get_or_create(&Outcome { outcome })
+        .inc();
+}
+
+/// Counts exchanges that per-key usage could not hold.
+pub fn usage_dropped(n: u64) {
+    METRICS.usage_dropped.inc_by(n);
 }
 
 /// Sets the pool gauges.

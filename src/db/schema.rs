@@ -38,4 +38,13 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(api_keys, audit_events);
+diesel::table! {
+    key_usage (api_key_id, hour, outcome) {
+        api_key_id -> Text,
+        hour -> Timestamp,
+        outcome -> Text,
+        count -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(api_keys, audit_events, key_usage);

@@ -66,6 +66,7 @@ where
 pub fn endpoints() -> Vec<Endpoint> {
     use admin::audit::*;
     use admin::keys::*;
+    use admin::usage::*;
     use introspect::*;
     use ops::*;
     use token::*;
@@ -87,6 +88,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint::<__path_update_key, _, _>(update_key),
         endpoint::<__path_revoke_key, _, _>(revoke_key),
         endpoint::<__path_rotate_key, _, _>(rotate_key),
+        endpoint::<__path_key_usage, _, _>(key_usage),
         endpoint::<__path_list_audit_events, _, _>(list_audit_events),
     ]
     .into_iter()
@@ -149,6 +151,9 @@ impl Modify for Security {
         crate::keys::request::RotateKeyRequest,
         crate::keys::request::FieldError,
         crate::audit::AuditEvent,
+        crate::usage::report::UsageReport,
+        crate::usage::report::UsageBucket,
+        crate::usage::report::Granularity,
         crate::error::Problem,
         crate::error::OAuthErrorBody,
         admin::KeyPage,

@@ -185,6 +185,25 @@ pub struct KeyFilter {
     pub status: Option<KeyStatus>,
     pub environment: Option<Environment>,
     pub subject: Option<String>,
+    /// Part of the name, any case (ASCII letters only on SQLite, whose
+    /// `lower()` knows no others).
+    pub name: Option<String>,
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// A `LIKE` pattern matching `part` anywhere, its wildcards escaped with `\`.
+fn contains_pattern(part: &str) -> String {
+    let mut pattern = String::with_capacity(part.len() + 2);
+    pattern.push('%');
+    for c in part.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// Keyset position: list rows strictly after this one, newest first.
@@ -219,6 +238,9 @@ pub fn list(
     }
     if let Some(subject) = &filter.subject {
         q = q.filter(dsl::subject.eq(subject.clone()));
+    }
+    if let Some(name) = &filter.name {
+        q = q.filter(lower(dsl::name).like(contains_pattern(name)).escape('\\'));
     }
     if let Some(pos) = after {
         let at = naive(pos.created_at);

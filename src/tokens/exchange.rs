@@ -12,13 +12,13 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use super::limits::{Limited, Limits, RateInfo};
-use super::usage::UsageLog;
 use super::{IssuedToken, TokenIssuer};
 use crate::db::{Db, DbError};
 use crate::keys::cache::KeyCache;
 use crate::keys::hash::HashPool;
 use crate::keys::scope::{self, ScopeRequestError};
 use crate::keys::{ApiKey, KeyStatus, format, store};
+use crate::usage::UsageLog;
 
 /// How long an address-level `429` (out of failure budget, or holding its
 /// whole share of the argon2 pool) takes to answer.

@@ -9,7 +9,6 @@ pub mod exchange;
 pub mod issue;
 pub mod limits;
 pub mod signing;
-pub mod usage;
 pub mod verify;
 
 pub use issue::{IssuedToken, TokenIssuer};

@@ -18,6 +18,7 @@ both_backends!(
     concurrent_rotations_leave_no_unreturned_secret,
     concurrent_patches_and_deletes_lose_nothing,
     audit_trail_records_every_change,
+    the_list_finds_keys_by_part_of_their_name,
 );
 
 fn key_path(id: &str) -> String {
@@ -726,4 +727,47 @@ async fn concurrent_patches_and_deletes_lose_nothing(b: Backend) {
         .await
         .json();
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
+}
+
+async fn the_list_finds_keys_by_part_of_their_name(b: Backend) {
+    let app = TestApp::start(b).await;
+    let reader = app.token(&["tokenmint:keys:read"]).await;
+    for name in ["Billing-Prod", "billing_dev", "search 100%", "searchX100"] {
+        app.key().name(name).create().await;
+    }
+    let names = |r: crate::common::Resp| -> Vec<String> {
+        assert_eq!(r.status, 200, "{}", r.text());
+        let mut v: Vec<String> = r.json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["name"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let list = |q: &str| format!("/v1/api-keys?name={q}");
+    assert_eq!(
+        names(app.get(&list("BILL"), Some(&reader)).await),
+        ["Billing-Prod", "billing_dev"]
+    );
+    // LIKE wildcards in the search are plain characters.
+    assert_eq!(
+        names(app.get(&list("%25"), Some(&reader)).await),
+        ["search 100%"]
+    );
+    assert_eq!(
+        names(app.get(&list("g_d"), Some(&reader)).await),
+        ["billing_dev"]
+    );
+    assert!(names(app.get(&list("h_1"), Some(&reader)).await).is_empty());
+    // With another filter, and empty meaning any.
+    assert_eq!(
+        names(
+            app.get("/v1/api-keys?name=search&status=active", Some(&reader))
+                .await
+        ),
+        ["search 100%", "searchX100"]
+    );
+    assert_eq!(names(app.get(&list(""), Some(&reader)).await).len(), 5);
 }

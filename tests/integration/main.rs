@@ -14,3 +14,4 @@ mod introspect;
 mod ops;
 mod token;
 mod token_errors;
+mod usage;

@@ -70,6 +70,7 @@ pub async fn create_key(
         ("status" = Option<KeyStatus>, Query, description = "Only keys in this state now"),
         ("environment" = Option<Environment>, Query, description = "Only keys of this environment"),
         ("subject" = Option<String>, Query, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$", description = "Only keys with this subject (empty: any)"),
+        ("name" = Option<String>, Query, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$", description = "Only keys whose name contains this, in any case (empty: any)"),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size [50]"),
         ("cursor" = Option<String>, Query, pattern = r"^[0-9]{1,16}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", description = "`next_cursor` of the previous page"),
     ),
@@ -82,7 +83,14 @@ pub async fn list_keys(
 ) -> Result<HttpResponse, ApiError> {
     let mut q = StrictQuery::parse(
         &req,
-        &["status", "environment", "subject", "limit", "cursor"],
+        &[
+            "status",
+            "environment",
+            "subject",
+            "name",
+            "limit",
+            "cursor",
+        ],
     )?;
     let mut filter = KeyFilter::default();
     if let Some(s) = q.get("status") {
@@ -98,6 +106,7 @@ pub async fn list_keys(
         }
     }
     filter.subject = q.text("subject");
+    filter.name = q.text("name");
     let paging = Paging::read(&mut q);
     q.finish()?;
     let after = paging

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod keys;
+pub mod usage;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

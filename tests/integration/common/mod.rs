@@ -301,6 +301,15 @@ impl TestApp {
             .expect("expire key");
     }
 
+    /// Writes batched usage now, as the background flush would.
+    pub async fn flush_usage(&self) {
+        self.state
+            .usage
+            .flush(&self.state.db, true)
+            .await
+            .expect("usage flush");
+    }
+
     /// An admin token (`tokenmint:admin`).
     pub async fn admin_token(&self) -> String {
         self.token(&["tokenmint:admin"]).await

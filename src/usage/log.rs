@@ -1,8 +1,9 @@
 //! What exchanges leave behind, batched so no exchange writes to the
-//! database: `last_used_at` per key, and denied exchanges counted per key and
+//! database: `last_used_at` per key, exchanges counted per key, hour and
+//! outcome (the usage table), and denied exchanges counted per key and
 //! reason, written as one aggregated audit row per pair and window. An
 //! attacker can therefore add at most one row per key and reason per window,
-//! and the map itself is bounded.
+//! and every map is bounded.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,6 +16,8 @@ use uuid::Uuid;
 use crate::audit::{self, Actor, action};
 use crate::db::{Db, DbConnection, DbError, write_transaction};
 use crate::keys::{now_micros, store};
+use crate::telemetry;
+use crate::usage::store::{self as usage_store, Count, ISSUED};
 
 /// `last_used_at` is kept to about this precision: at most one write per key
 /// per minute, however busy the key.
@@ -28,6 +31,18 @@ const MAX_DENIED_ENTRIES: usize = 10_000;
 const MAX_ADDRESSES_PER_ENTRY: usize = 32;
 /// Addresses named in an aggregated audit row (the busiest first).
 const TOP_ADDRESSES: usize = 5;
+/// Most distinct (key, hour, outcome) counts held between flushes. Only
+/// authenticated keys are counted, so this is reached only by a very large
+/// fleet between two flushes; what does not fit is counted in a metric.
+const MAX_COUNT_ENTRIES: usize = 200_000;
+
+/// A key's usage counter: (key, hour since the epoch, outcome).
+type CountKey = (Uuid, i64, &'static str);
+
+/// The hour an instant falls in, counted from the epoch.
+fn hour_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(3600)
+}
 
 /// Denied exchanges of one (key, reason) pair since the last flush, with
 /// the addresses they came from.
@@ -79,6 +94,19 @@ struct State {
     written: HashMap<Uuid, DateTime<Utc>>,
     denied: HashMap<(Option<Uuid>, &'static str), Denials>,
     denied_since: Option<DateTime<Utc>>,
+    counts: HashMap<CountKey, u64>,
+}
+
+impl State {
+    fn count(&mut self, key: CountKey, n: u64) {
+        if let Some(c) = self.counts.get_mut(&key) {
+            *c += n;
+        } else if self.counts.len() < MAX_COUNT_ENTRIES {
+            self.counts.insert(key, n);
+        } else {
+            telemetry::usage_dropped(n);
+        }
+    }
 }
 
 /// In-memory usage, flushed on an interval and at shutdown.
@@ -91,6 +119,7 @@ impl UsageLog {
     /// Notes a successful exchange.
     pub fn used(&self, id: Uuid, at: DateTime<Utc>) {
         if let Ok(mut s) = self.state.lock() {
+            s.count((id, hour_of(at), ISSUED), 1);
             if s.written
                 .get(&id)
                 .is_some_and(|w| at - *w < LAST_USED_PRECISION)
@@ -107,7 +136,11 @@ impl UsageLog {
     /// Notes a denied (or rate-limited) exchange and where it came from.
     pub fn denied(&self, key: Option<Uuid>, reason: &'static str, ip: IpAddr) {
         if let Ok(mut s) = self.state.lock() {
-            s.denied_since.get_or_insert_with(Utc::now);
+            let now = Utc::now();
+            if let Some(id) = key {
+                s.count((id, hour_of(now), reason), 1);
+            }
+            s.denied_since.get_or_insert(now);
             let entry =
                 if s.denied.len() >= MAX_DENIED_ENTRIES && !s.denied.contains_key(&(key, reason)) {
                     (None, reason)
@@ -124,6 +157,7 @@ impl UsageLog {
             return Batch::default();
         };
         let used = std::mem::take(&mut s.last_used);
+        let counts = std::mem::take(&mut s.counts);
         let horizon = Utc::now() - LAST_USED_PRECISION;
         s.written.retain(|_, w| *w > horizon);
         for (id, at) in &used {
@@ -132,11 +166,13 @@ impl UsageLog {
         if !with_denied {
             return Batch {
                 used,
+                counts,
                 ..Batch::default()
             };
         }
         Batch {
             used,
+            counts,
             denied: std::mem::take(&mut s.denied),
             since: s.denied_since.take(),
         }
@@ -154,6 +190,9 @@ impl UsageLog {
         for (k, d) in batch.denied {
             s.denied.entry(k).or_default().merge(d);
         }
+        for (k, n) in batch.counts {
+            s.count(k, n);
+        }
         if let Some(t) = batch.since {
             s.denied_since.get_or_insert(t);
         }
@@ -163,10 +202,12 @@ impl UsageLog {
     /// failure it is kept for the next flush.
     pub fn flush_on(&self, conn: &mut DbConnection, with_denied: bool) -> Result<(), DbError> {
         let batch = self.take(with_denied);
-        if batch.used.is_empty() && batch.denied.is_empty() {
+        if batch.used.is_empty() && batch.denied.is_empty() && batch.counts.is_empty() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let result = write_transaction(conn, |conn| batch.write(conn));
+        telemetry::usage_flush(started.elapsed().as_secs_f64(), result.is_ok());
         if result.is_err() {
             self.restore(batch);
         }
@@ -185,6 +226,7 @@ impl UsageLog {
 #[derive(Default)]
 struct Batch {
     used: HashMap<Uuid, DateTime<Utc>>,
+    counts: HashMap<CountKey, u64>,
     denied: HashMap<(Option<Uuid>, &'static str), Denials>,
     since: Option<DateTime<Utc>>,
 }
@@ -193,6 +235,19 @@ impl Batch {
     fn write(&self, conn: &mut DbConnection) -> Result<(), DbError> {
         let used: Vec<(Uuid, DateTime<Utc>)> = self.used.iter().map(|(k, v)| (*k, *v)).collect();
         store::touch_last_used_many(conn, &used)?;
+        let counts: Vec<Count> = self
+            .counts
+            .iter()
+            .filter_map(|((key, hour, outcome), n)| {
+                Some(Count {
+                    api_key_id: *key,
+                    hour: DateTime::from_timestamp(hour.checked_mul(3600)?, 0)?,
+                    outcome,
+                    count: i64::try_from(*n).ok()?,
+                })
+            })
+            .collect();
+        usage_store::add(conn, &counts)?;
         let now = now_micros();
         let actor = Actor {
             id: "token_endpoint".into(),
@@ -242,5 +297,29 @@ mod tests {
         restored.merge(d.clone());
         assert_eq!(restored.count, d.count + 1);
         assert_eq!(restored.addresses[&ip(1)], 3);
+    }
+
+    #[test]
+    fn every_exchange_is_counted_by_hour_and_a_failed_write_keeps_them() {
+        let log = UsageLog::default();
+        let key = Uuid::new_v4();
+        let t = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        // The second use is too close to be worth a last_used_at write, but
+        // it still counts; the third falls in the next hour.
+        log.used(key, t);
+        let batch = log.take(false);
+        log.used(key, t + chrono::Duration::seconds(1));
+        log.used(key, t + chrono::Duration::hours(1));
+        log.denied(Some(key), "wrong_secret", IpAddr::from([127, 0, 0, 1]));
+        log.denied(None, "unknown_key", IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(batch.counts[&(key, hour_of(t), ISSUED)], 1);
+        log.restore(batch);
+        let batch = log.take(true);
+        assert_eq!(batch.counts[&(key, hour_of(t), ISSUED)], 2);
+        assert_eq!(batch.counts[&(key, hour_of(t) + 1, ISSUED)], 1);
+        assert_eq!(batch.counts[&(key, hour_of(Utc::now()), "wrong_secret")], 1);
+        // Denials of no known key are audited, not counted per key.
+        assert_eq!(batch.counts.len(), 3);
+        assert!(log.take(true).counts.is_empty());
     }
 }
