@@ -44,7 +44,7 @@ fn is_openapi_3_1_with_every_endpoint_and_a_success_answer_each() {
     let d = doc();
     assert_eq!(d["openapi"], "3.1.0");
     let list = endpoints();
-    assert_eq!(list.len(), 17);
+    assert_eq!(list.len(), 18);
     for e in &list {
         let method = serde_json::to_value(&e.method).expect("method");
         let method = method.as_str().expect("a method name");
