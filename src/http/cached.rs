@@ -1,6 +1,8 @@
 //! Bodies served with a strong `ETag`, computed once per body rather than
 //! per request.
 
+use actix_web::HttpRequest;
+use actix_web::http::header;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
@@ -18,8 +20,7 @@ pub struct CachedBody {
 impl CachedBody {
     /// Wraps a body and computes its strong `ETag`.
     pub fn new(body: String) -> Self {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
-        let etag = etag(digest.as_ref());
+        let etag = etag_of(body.as_bytes());
         Self { body, etag }
     }
 
@@ -31,6 +32,19 @@ impl CachedBody {
             etag: etag(&jwks.sha256),
         }
     }
+}
+
+/// The strong `ETag` of any body.
+pub fn etag_of(body: &[u8]) -> String {
+    etag(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body).as_ref())
+}
+
+/// Whether the request's `If-None-Match` names this tag (or `*`).
+pub fn client_has(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
 /// The tag of a body with this SHA-256: 128 bits are plenty to tell versions

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cached;
+pub mod console;
 pub mod docs;
 pub mod extract;
 pub mod introspect;
@@ -157,6 +158,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &AppState) {
     for resource in openapi::resources() {
         cfg.service(resource);
     }
+    console::configure(cfg);
     cfg.default_service(web::to(ops::not_found));
 }
 

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::config::Config;
-use crate::http::cached::CachedBody;
+use crate::http::cached::{CachedBody, client_has};
 use crate::keys::scope::RESERVED;
 
 /// How long verifiers may cache the JWKS. They refetch on an unknown `kid`,
@@ -19,14 +19,7 @@ const JWKS_MAX_AGE: u32 = 300;
 /// Answers `304` when the client already has this body.
 fn cached_json(req: &HttpRequest, cached: &CachedBody, max_age: u32) -> HttpResponse {
     let etag = &cached.etag;
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == etag.as_str() || t.trim() == "*")
-        });
+    let matches = client_has(req, etag);
     let mut res = if matches {
         HttpResponse::NotModified()
     } else {

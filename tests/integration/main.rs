@@ -7,6 +7,7 @@ mod common;
 
 mod admin;
 mod cli;
+mod console;
 mod fast_path;
 mod hardening;
 mod interop;
