@@ -62,7 +62,10 @@ export async function signIn(apiKey, apiSecret) {
     cache: "no-store",
   });
   const body = await readJson(res);
-  if (!res.ok) throw new ApiError(res.status, body);
+  if (!res.ok) {
+    const detail = res.status === 429 ? "Too many attempts; wait a minute and try again." : body.error_description;
+    throw new ApiError(res.status, { title: "Sign-in failed", detail: detail || body.error || "" });
+  }
   const scopes = String(body.scope || "").split(" ");
   const canWrite = scopes.includes(ADMIN);
   if (!canWrite && !scopes.includes(READ)) {

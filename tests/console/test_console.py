@@ -292,7 +292,7 @@ def test_sign_out_and_a_wrong_secret(watched, server):
     page.get_by_label("API secret").fill(server.admin["api_secret"][:-1] + "x")
     watched.allow("status of 4")  # the refused exchange
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("Sign-in failed")
     assert page.evaluate("sessionStorage.length") == 0
     sign_in(page, server.admin)
     assert page.evaluate("sessionStorage.length") == 1

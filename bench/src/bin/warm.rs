@@ -137,10 +137,14 @@ fn connect(t: &Target) -> anyhow::Result<(TcpStream, BufReader<TcpStream>)> {
     Ok((stream, reader))
 }
 
+/// How often one pair is sent again after a 429 before it counts as failed.
+const MAX_429_RETRIES: u32 = 50;
+
 #[derive(Default)]
 struct Tally {
     statuses: BTreeMap<u16, u64>,
     transport_errors: u64,
+    retried_429: u64,
     first_failure: Option<String>,
     header: Option<String>,
 }
@@ -198,25 +202,40 @@ fn main() -> anyhow::Result<()> {
                         continue;
                     };
                     let req = request(target, form, key, secret);
-                    // One retry on a fresh connection (a server may close an
-                    // idle keep-alive connection at any time).
                     let mut outcome = Err(anyhow::anyhow!("not sent"));
-                    for _ in 0..2 {
-                        if conn.is_none() {
-                            conn = connect(target).ok();
+                    // A first exchange runs argon2, and the server admits only
+                    // a few argon2 jobs per address at once (the rest get a
+                    // 429): those pairs are sent again, a bounded number of
+                    // times, and counted apart.
+                    for _ in 0..MAX_429_RETRIES {
+                        // One retry on a fresh connection (a server may close an
+                        // idle keep-alive connection at any time).
+                        for _ in 0..2 {
+                            if conn.is_none() {
+                                conn = connect(target).ok();
+                            }
+                            let Some((stream, reader)) = conn.as_mut() else {
+                                outcome = Err(anyhow::anyhow!("cannot connect to {}", target.addr));
+                                break;
+                            };
+                            outcome = stream
+                                .write_all(&req)
+                                .map_err(anyhow::Error::from)
+                                .and_then(|()| read_response(reader));
+                            if outcome.is_ok() {
+                                break;
+                            }
+                            conn = None;
                         }
-                        let Some((stream, reader)) = conn.as_mut() else {
-                            outcome = Err(anyhow::anyhow!("cannot connect to {}", target.addr));
-                            break;
-                        };
-                        outcome = stream
-                            .write_all(&req)
-                            .map_err(anyhow::Error::from)
-                            .and_then(|()| read_response(reader));
-                        if outcome.is_ok() {
-                            break;
+                        match &outcome {
+                            Ok(res) if res.status == 429 => {
+                                local.retried_429 += 1;
+                                if res.close {
+                                    conn = None;
+                                }
+                            }
+                            _ => break,
                         }
-                        conn = None;
                     }
                     match outcome {
                         Ok(res) => {
@@ -256,6 +275,7 @@ fn main() -> anyhow::Result<()> {
                         *all.statuses.entry(status).or_default() += n;
                     }
                     all.transport_errors += local.transport_errors;
+                    all.retried_429 += local.retried_429;
                     if all.first_failure.is_none() {
                         all.first_failure = local.first_failure;
                     }
@@ -282,9 +302,10 @@ fn main() -> anyhow::Result<()> {
         println!("JWT header: {h}");
     }
     println!(
-        "WARM pairs={} ok={ok} statuses={} transport_errors={} seconds={elapsed:.2} rate={:.0}",
+        "WARM pairs={} ok={ok} statuses={} retried_429={} transport_errors={} seconds={elapsed:.2} rate={:.0}",
         pairs.len(),
         statuses.join(","),
+        tally.retried_429,
         tally.transport_errors,
         sent as f64 / elapsed.max(1e-9)
     );
