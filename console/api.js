@@ -9,6 +9,17 @@ const READ = "tokenmint:keys:read";
 
 let expiryTimer = null;
 let onEnd = () => {};
+let view = 0;
+
+/** Starts a new page; answers that arrive for an older one are dropped. */
+export function newView() {
+  return ++view;
+}
+
+/** Whether the page that asked (`v`) has been replaced since. */
+export function stale(v) {
+  return v !== view;
+}
 
 /** An answer that is not 2xx, with the problem document's fields. */
 export class ApiError extends Error {
@@ -49,6 +60,7 @@ function armExpiry(s) {
 
 function end(reason) {
   signOut();
+  newView();
   onEnd(reason);
 }
 

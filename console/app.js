@@ -1,7 +1,7 @@
 // The console's entry: sign-in, the header, and a small router over
 // /console (keys), /console/new (create) and /console/keys/{id}.
 
-import { session, signIn, signOut, onSessionEnd } from "./api.js";
+import { session, signIn, signOut, onSessionEnd, newView } from "./api.js";
 import { h, fill, field, onSubmit } from "./dom.js";
 import { renderList, renderCreate } from "./list.js";
 import { renderKey } from "./key.js";
@@ -25,11 +25,20 @@ function route(once) {
   }
   const path = location.pathname.replace(/\/+$/, "");
   const keyPage = path.match(/^\/console\/keys\/([^/]+)$/);
-  if (keyPage) renderKey(main, nav, s, decodeURIComponent(keyPage[1]), once);
+  if (keyPage) renderKey(main, nav, s, decoded(keyPage[1]), once);
   else if (path === "/console/new") renderCreate(main, nav, s);
   else renderList(main, nav, s);
   // A page that focused its first control keeps it; otherwise start at the content.
   if (!main.contains(document.activeElement)) main.focus();
+}
+
+/** A path segment, decoded; a malformed escape is just not an id. */
+function decoded(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return "";
+  }
 }
 
 function header(s) {
@@ -38,9 +47,10 @@ function header(s) {
 }
 
 function renderSignIn(reason) {
+  newView();
   const problems = h("div", { "aria-live": "assertive" });
   const key = h("input", { name: "api_key", autocomplete: "username", required: true, spellcheck: "false" });
-  const secret = h("input", { name: "api_secret", type: "password", autocomplete: "current-password", required: true });
+  const secret = h("input", { name: "api_secret", type: "password", autocomplete: "off", required: true });
   const form = h(
     "form",
     {

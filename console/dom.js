@@ -64,7 +64,7 @@ export function errorBox(err) {
     "div",
     { class: "error", role: "alert" },
     h("strong", {}, err.title || "Something went wrong"),
-    err.detail ? h("p", {}, err.detail) : null,
+    err.detail || (!err.title && err.message) ? h("p", {}, err.detail || err.message) : null,
     items.length ? h("ul", {}, items) : null,
   );
 }
@@ -87,7 +87,18 @@ export function secretPanel(title, secret, extra) {
     },
     "Copy",
   );
-  return h(
+  const done = h(
+    "button",
+    {
+      type: "button",
+      onclick: () => {
+        secret = "";
+        panel.remove();
+      },
+    },
+    "Done",
+  );
+  const panel = h(
     "section",
     { class: "secret", "aria-labelledby": "secret-title" },
     h("h2", { id: "secret-title" }, title),
@@ -98,7 +109,11 @@ export function secretPanel(title, secret, extra) {
     ),
     h("div", { class: "secret-row" }, h("code", { "data-secret": "", tabindex: "0" }, secret), copy, status),
     extra,
+    h("p", {}, done, " when it is stored safely."),
   );
+  // Leaving the page (including into the back-forward cache) drops it.
+  window.addEventListener("pagehide", () => panel.remove(), { once: true });
+  return panel;
 }
 
 /** A form's submit handler: clears `problems`, disables the submit buttons

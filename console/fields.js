@@ -6,9 +6,9 @@
 import { h, field } from "./dom.js";
 
 const FIELDS = [
-  { name: "name", label: "Name", kind: "text", edit: true, required: true, help: "1–100 characters." },
+  { name: "name", label: "Name", kind: "text", max: 100, edit: true, required: true, help: "1–100 characters." },
   { name: "scopes", label: "Scopes", kind: "words", edit: true, help: "Separated by spaces, e.g. invoices:read invoices:write." },
-  { name: "subject", label: "Subject", kind: "text", help: "The tokens' sub. Empty: the key's id. Fixed once created." },
+  { name: "subject", label: "Subject", kind: "text", max: 255, help: "The tokens' sub. Empty: the key's id. Fixed once created." },
   { name: "environment", label: "Environment", kind: "select", options: ["live", "test"], help: "Fixed once created." },
   { name: "expires_at", label: "Expires at", kind: "datetime", edit: true, help: "Your local time. Empty: never." },
   { name: "allowed_ips", label: "Allowed IPs", kind: "list", edit: true, help: "Addresses or CIDRs, separated by commas or spaces. Empty: any." },
@@ -65,7 +65,7 @@ function control(f, value) {
     ...attrs,
     type,
     required: f.required,
-    maxlength: f.kind === "text" ? 100 : undefined,
+    maxlength: f.max,
     min: f.kind === "int" ? 1 : undefined,
     autocomplete: "off",
     spellcheck: "false",

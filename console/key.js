@@ -1,7 +1,7 @@
 // A key's page: every field, its usage, its audit trail, and (for admins)
 // edit, rotate and revoke.
 
-import { api, query } from "./api.js";
+import { api, query, newView, stale } from "./api.js";
 import { h, fill, field, when, errorBox, secretPanel, onSubmit } from "./dom.js";
 import { describe, editControls, patchBody } from "./fields.js";
 import { usageChart } from "./chart.js";
@@ -10,20 +10,25 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_GRACE = 7 * 24 * 3600;
 
 /** `once` carries a secret just created or rotated: shown on this render only. */
-export async function renderKey(main, nav, s, id, once = {}) {
+export async function renderKey(main, nav, s, id, once = {}, v = newView()) {
+  const secret = once.secret ? secretPanel(once.title, once.secret, once.extra) : null;
   // An id that cannot exist is not worth a request (or a 404 in the log).
   if (!UUID.test(id)) {
     fill(main, h("h1", {}, "No such key"), h("p", {}, h("a", { href: "/console", "data-nav": "" }, "Back to the keys")));
     return;
   }
-  fill(main, h("p", {}, "Loading the key…"));
+  fill(main, secret, h("p", {}, "Loading the key…"));
   let key;
   try {
     key = await api("GET", `/v1/api-keys/${id}`);
   } catch (err) {
-    fill(main, h("h1", {}, err.status === 404 ? "No such key" : "The key could not be loaded"), errorBox(err));
+    if (stale(v)) return;
+    // A secret just created or rotated is shown whatever else failed: it
+    // cannot be shown again.
+    fill(main, secret, h("h1", {}, err.status === 404 ? "No such key" : "The key could not be loaded"), errorBox(err));
     return;
   }
+  if (stale(v)) return;
   const again = (next) => renderKey(main, nav, s, id, next);
   const rows = [
     ...describe(key),
@@ -38,7 +43,7 @@ export async function renderKey(main, nav, s, id, once = {}) {
   fill(
     main,
     h("p", { class: "crumbs" }, h("a", { href: "/console", "data-nav": "" }, "API keys")),
-    once.secret ? secretPanel(once.title, once.secret, once.extra) : null,
+    secret,
     once.notice ? h("p", { class: "notice", role: "status" }, once.notice) : null,
     h("div", { class: "title-row" }, h("h1", {}, key.name), h("span", { class: `status ${key.status}` }, key.status)),
     h("dl", { class: "fields" }, rows.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
@@ -52,7 +57,7 @@ export async function renderKey(main, nav, s, id, once = {}) {
     h("section", { "aria-labelledby": "audit-title" }, h("h2", { id: "audit-title" }, "Audit trail"), audit),
   );
   if (once.secret) main.querySelector("[data-secret]")?.focus();
-  await Promise.all([loadUsage(usage, id, "hour"), loadAudit(audit, id)]);
+  await Promise.all([loadUsage(usage, id, "hour"), loadAudit(audit, id, v)]);
 }
 
 function granularity(target, id) {
@@ -65,22 +70,28 @@ function granularity(target, id) {
   );
 }
 
+/** The chart; of overlapping requests (quick clicks), the last one wins. */
 async function loadUsage(target, id, g) {
+  const n = String(Number(target.dataset.request || 0) + 1);
+  target.dataset.request = n;
+  let content;
   try {
-    fill(target, usageChart(await api("GET", `/v1/api-keys/${id}/usage${query({ granularity: g })}`)));
+    content = usageChart(await api("GET", `/v1/api-keys/${id}/usage${query({ granularity: g })}`));
   } catch (err) {
-    fill(target, errorBox(err));
+    content = errorBox(err);
   }
+  if (target.dataset.request === n) fill(target, content);
 }
 
-async function loadAudit(target, id) {
+async function loadAudit(target, id, v) {
   let page;
   try {
     page = await api("GET", `/v1/audit-events${query({ api_key_id: id, limit: 50 })}`);
   } catch (err) {
-    fill(target, errorBox(err));
+    if (!stale(v)) fill(target, errorBox(err));
     return;
   }
+  if (stale(v)) return;
   if (!page.data.length) {
     fill(target, h("p", {}, "No events."));
     return;

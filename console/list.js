@@ -1,6 +1,6 @@
 // The keys list (filters in the URL, keyset paging) and the create page.
 
-import { api, query } from "./api.js";
+import { api, query, newView, stale } from "./api.js";
 import { h, fill, field, when, errorBox, onSubmit } from "./dom.js";
 import { createBody, createControls } from "./fields.js";
 
@@ -20,6 +20,7 @@ function select(name, label, options, value) {
 
 /** The keys list. `cursors` are the pages before this one, for "Previous". */
 export async function renderList(main, nav, s, cursors = []) {
+  const v = newView();
   const params = new URLSearchParams(location.search);
   const filters = {
     status: params.get("status") || "",
@@ -60,9 +61,10 @@ export async function renderList(main, nav, s, cursors = []) {
   try {
     page = await api("GET", `/v1/api-keys${query({ ...filters, limit: PAGE, cursor })}`);
   } catch (err) {
-    fill(body, errorBox(err));
+    if (!stale(v)) fill(body, errorBox(err));
     return;
   }
+  if (stale(v)) return;
   const rows = page.data.map((k) =>
     h(
       "tr",
@@ -100,6 +102,7 @@ export async function renderList(main, nav, s, cursors = []) {
 
 /** The create page; on success, the new key's page with its secret. */
 export function renderCreate(main, nav, s) {
+  newView();
   if (!s.canWrite) {
     fill(main, h("h1", {}, "Create key"), h("p", {}, "This key is read-only: it cannot create keys."));
     return;

@@ -13,10 +13,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::http::cached::{client_has, etag_of};
 
 /// Scripts, styles, images and `fetch` from this origin only; nothing
-/// inline, no plugins, no framing, no `<base>` tricks, forms post nowhere.
+/// inline, no plugins, no framing, no `<base>` tricks, forms post nowhere;
+/// and no HTML sink (`innerHTML`, `document.write`, …) accepts a string at
+/// all (Trusted Types with no policy), so text can only ever be text.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
-     form-action 'none'; frame-ancestors 'none'";
+     form-action 'none'; frame-ancestors 'none'; \
+     require-trusted-types-for 'script'; trusted-types 'none'";
 
 /// One embedded file.
 struct Asset {
@@ -78,9 +81,10 @@ fn serve(req: &HttpRequest, name: &str, cache: &str) -> HttpResponse {
     }
 }
 
-/// The app's one page, for every console URL (the script routes).
+/// The app's one page, for every console URL (the script routes). Never
+/// stored: a page that showed a new secret must not come back from a cache.
 async fn shell(req: HttpRequest) -> HttpResponse {
-    serve(&req, "index.html", "no-cache")
+    serve(&req, "index.html", "no-store")
 }
 
 /// A script, style sheet or image. Revalidated on every load (`no-cache`

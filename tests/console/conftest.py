@@ -148,7 +148,8 @@ class Watched:
 @pytest.fixture
 def watched(browser, server, request):
     size = getattr(request, "param", {"width": 1280, "height": 900})
-    context = browser.new_context(viewport=size, base_url=server.base)
+    # A zone that is not UTC, so local-time conversions are really tested.
+    context = browser.new_context(viewport=size, base_url=server.base, timezone_id="America/New_York")
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.base)
     w = Watched(context.new_page())
     yield w

@@ -17,6 +17,8 @@ fn assert_locked_down(r: &Resp, path: &str) {
         "connect-src 'self'",
         "frame-ancestors 'none'",
         "base-uri 'none'",
+        "require-trusted-types-for 'script'",
+        "trusted-types 'none'",
     ] {
         assert!(csp.contains(directive), "{path}: {directive} not in {csp}");
     }
@@ -47,6 +49,7 @@ async fn every_console_url_serves_the_page_locked_down() {
             Some("text/html; charset=utf-8")
         );
         assert_locked_down(&r, &path);
+        assert_eq!(r.header("cache-control").as_deref(), Some("no-store"));
         let html = r.text();
         assert!(html.contains(r#"<script type="module" src="/console/assets/app.js">"#));
         assert!(!html.contains("<script>"), "no inline script");
@@ -54,8 +57,10 @@ async fn every_console_url_serves_the_page_locked_down() {
     let missing = app.get("/console/assets/nope.js", None).await;
     assert_eq!(missing.status, 404);
     assert_locked_down(&missing, "/console/assets/nope.js");
+    // Names are looked up in the embedded list, never on disk.
     let traversal = app.get("/console/assets/..%2Fsrc%2Flib.rs", None).await;
     assert_eq!(traversal.status, 404);
+    assert_locked_down(&traversal, "traversal");
 }
 
 #[actix_web::test]
