@@ -71,6 +71,8 @@ pub enum OAuthError {
     InvalidScope(String),
     #[error("invalid_target")]
     InvalidTarget,
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(String),
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
     #[error("unsupported media type")]
@@ -97,6 +99,7 @@ impl OAuthError {
                 "invalid_target",
                 "the requested audience is not allowed for this key".into(),
             ),
+            Self::InvalidDpopProof(d) => ("invalid_dpop_proof", d.clone()),
             Self::UnsupportedGrantType => (
                 "unsupported_grant_type",
                 "only grant_type=client_credentials is supported".into(),
@@ -167,6 +170,7 @@ impl From<ExchangeError> for OAuthError {
             ExchangeError::InvalidClient => Self::InvalidClient { basic: false },
             ExchangeError::InvalidScope(d) => Self::InvalidScope(d),
             ExchangeError::InvalidTarget => Self::InvalidTarget,
+            ExchangeError::InvalidDpopProof(d) => Self::InvalidDpopProof(d.into()),
             ExchangeError::RateLimited(limited) => Self::RateLimited(limited),
             ExchangeError::Busy | ExchangeError::Unavailable => Self::Unavailable,
             ExchangeError::Internal => Self::Internal,

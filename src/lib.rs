@@ -34,6 +34,7 @@ use keys::cache::{CacheLimits, KeyCache};
 use keys::hash::{HashPool, SecretHasher};
 use keys::service::KeyService;
 use tokens::TokenIssuer;
+use tokens::dpop::DpopChecker;
 use tokens::exchange::Exchanger;
 use tokens::limits::Limits;
 use tokens::signing::KeyRing;
@@ -94,6 +95,7 @@ impl AppState {
             usage: usage.clone(),
             cache: cache.clone(),
             limits: limits.clone(),
+            dpop: Arc::new(DpopChecker::new(format!("{}/auth/token", config.issuer))),
         };
         let background = background::start(
             &config.database_url,

@@ -12,6 +12,7 @@ use super::extract::{media_type, read_oauth_body};
 use crate::AppState;
 use crate::error::{ApiError, OAuthError, OAuthErrorBody};
 use crate::keys::{now_micros, store};
+use crate::tokens::Confirmation;
 use crate::tokens::verify::{Inactive, active_token};
 
 /// The introspection form (RFC 7662 §2.1).
@@ -45,11 +46,15 @@ pub struct Introspection {
     pub nbf: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
-    /// `Bearer`.
+    /// `DPoP` for a token bound to a key (then `cnf` says which), else `Bearer`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
+    /// The DPoP key a bound token is confirmed by (`jkt`: its RFC 7638 thumbprint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub cnf: Option<Confirmation>,
 }
 
 fn answer(body: &Introspection) -> HttpResponse {
@@ -126,8 +131,9 @@ pub async fn introspect_token(
         iat: Some(c.iat),
         nbf: Some(c.nbf),
         jti: Some(c.jti),
-        token_type: Some("Bearer"),
+        token_type: Some(if c.cnf.is_some() { "DPoP" } else { "Bearer" }),
         env: Some(c.env),
+        cnf: c.cnf,
     }))
 }
 

@@ -72,7 +72,9 @@ pub enum GrantType {
 pub struct TokenResponse<'a> {
     /// A JWT (`typ: at+jwt`), verifiable with the JWKS.
     pub access_token: &'a str,
-    /// Always `Bearer`.
+    /// `DPoP` when the request carried a DPoP proof (the token is bound to
+    /// its key: `cnf.jkt`), else `Bearer`.
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
     /// `exp − iat`, in seconds.
     pub expires_in: i64,
@@ -166,6 +168,22 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAut
     Ok(Some((unescape(id)?, unescape(secret)?)))
 }
 
+/// The `DPoP` header (RFC 9449 §4.1): at most one, of visible ASCII.
+fn dpop_proof(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
+    let bad = |why: &str| OAuthError::InvalidDpopProof(why.into());
+    let mut values = req.headers().get_all("dpop");
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(bad("send one DPoP header"));
+    }
+    let proof = first
+        .to_str()
+        .map_err(|_| bad("the DPoP header is not a JWT"))?;
+    Ok(Some(proof.trim().to_owned()))
+}
+
 /// A token request in any of its three forms, checked against the rules of
 /// RFC 6749 (one client authentication method, no repeated parameters) and
 /// turned into the domain's exchange request.
@@ -210,6 +228,7 @@ impl TokenRequest {
             None => return Err(OAuthError::InvalidRequest("grant_type is required".into())),
             Some(_) => return Err(OAuthError::UnsupportedGrantType),
         }
+        let dpop = dpop_proof(&req)?;
         let basic = basic_credentials(&req)?;
         let used_basic = basic.is_some();
         let body_has_credentials = params.client_id.is_some() || params.client_secret.is_some();
@@ -242,6 +261,7 @@ impl TokenRequest {
                 scope: params.scope,
                 audience,
                 client_ip,
+                dpop,
             },
             basic: used_basic,
         })
@@ -268,6 +288,8 @@ impl FromRequest for TokenRequest {
 #[utoipa::path(
     post, path = "/auth/token", tag = "oauth",
     security((), ("client_basic" = [])),
+    params(("DPoP" = Option<String>, Header,
+        description = "A DPoP proof (RFC 9449): the token is then bound to its key")),
     request_body(content(
         (JsonTokenRequest = "application/json"),
         (FormTokenRequest = "application/x-www-form-urlencoded"),
@@ -310,7 +332,11 @@ pub async fn exchange_token(
     }
     Ok(res.json(TokenResponse {
         access_token: &issued.access_token,
-        token_type: "Bearer",
+        token_type: if issued.claims.cnf.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
         expires_in: issued.expires_in,
         scope: &issued.scope,
     }))
@@ -327,6 +353,25 @@ mod tests {
         assert_eq!(p.scope.as_deref(), Some("a b"));
         let empty = parse_form(b"grant_type=client_credentials&client_id=&client_secret=").unwrap();
         assert!(empty.client_id.is_none() && empty.client_secret.is_none());
+    }
+
+    #[test]
+    fn one_dpop_header_at_most() {
+        use actix_web::test::TestRequest;
+        let none = TestRequest::default().to_http_request();
+        assert_eq!(dpop_proof(&none).unwrap(), None);
+        let one = TestRequest::default()
+            .insert_header(("dpop", " a.b.c "))
+            .to_http_request();
+        assert_eq!(dpop_proof(&one).unwrap().as_deref(), Some("a.b.c"));
+        let two = TestRequest::default()
+            .append_header(("dpop", "a.b.c"))
+            .append_header(("DPoP", "d.e.f"))
+            .to_http_request();
+        assert!(matches!(
+            dpop_proof(&two),
+            Err(OAuthError::InvalidDpopProof(_))
+        ));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::AppState;
 use crate::config::Config;
 use crate::http::cached::{CachedBody, client_has};
 use crate::keys::scope::RESERVED;
+use crate::tokens::dpop::PROOF_ALGS;
 
 /// How long verifiers may cache the JWKS. They refetch on an unknown `kid`,
 /// so a new signing key is picked up at once regardless.
@@ -76,6 +77,8 @@ pub struct DiscoveryDocument {
     pub response_types_supported: Vec<&'static str>,
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     pub access_token_signing_alg_values_supported: Vec<&'static str>,
+    /// What a DPoP proof at the token endpoint may be signed with (RFC 9449 §5.1).
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
     /// The scope catalog and the reserved scopes, when a catalog is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
@@ -100,6 +103,7 @@ impl DiscoveryDocument {
             response_types_supported: vec![],
             token_endpoint_auth_signing_alg_values_supported: vec![],
             access_token_signing_alg_values_supported: vec![config.signing_alg.as_str()],
+            dpop_signing_alg_values_supported: PROOF_ALGS.to_vec(),
             scopes_supported: config.allowed_scopes.as_ref().map(|catalog| {
                 let mut scopes = catalog.clone();
                 scopes.extend(

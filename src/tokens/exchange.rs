@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
+use super::dpop::DpopChecker;
 use super::limits::{Limited, Limits, RateInfo};
 use super::{IssuedToken, TokenIssuer};
 use crate::db::{Db, DbError};
@@ -31,6 +32,8 @@ pub struct ExchangeRequest {
     pub scope: Option<String>,
     pub audience: Option<String>,
     pub client_ip: IpAddr,
+    /// The `DPoP` header's proof, if one was sent (RFC 9449).
+    pub dpop: Option<String>,
 }
 
 /// A successful exchange: the token and, if the key has a budget, its state.
@@ -51,6 +54,8 @@ pub enum ExchangeError {
     InvalidScope(String),
     #[error("invalid target")]
     InvalidTarget,
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
     #[error("too many requests")]
     RateLimited(Limited),
     #[error("busy")]
@@ -68,6 +73,7 @@ impl ExchangeError {
             Self::InvalidClient => "invalid_client",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::RateLimited(_) => "rate_limited",
             Self::Busy => "busy",
             Self::Unavailable => "unavailable",
@@ -99,6 +105,7 @@ pub struct Exchanger {
     pub(crate) usage: Arc<UsageLog>,
     pub(crate) cache: Arc<KeyCache>,
     pub(crate) limits: Arc<Limits>,
+    pub(crate) dpop: Arc<DpopChecker>,
 }
 
 impl Exchanger {
@@ -180,6 +187,16 @@ impl Exchanger {
         let ip = req.client_ip;
         // An address out of failure budget is stopped before any real work.
         self.admit(ip).await?;
+        // A proof costs one signature check, no database: checked (and its
+        // jti spent) before the credentials.
+        let jkt = match &req.dpop {
+            Some(proof) => Some(
+                self.dpop
+                    .check(proof, "POST", now.timestamp())
+                    .map_err(|e| ExchangeError::InvalidDpopProof(e.0))?,
+            ),
+            None => None,
+        };
         // Shape and checksum next: a typo costs neither a query nor argon2.
         if !format::api_key_is_well_formed(&self.prefix, &req.api_key)
             || !format::secret_is_well_formed(&self.prefix, &req.api_secret)
@@ -212,7 +229,13 @@ impl Exchanger {
             .limits
             .spend_key(&key)
             .map_err(|l| self.limited(ip, Some(&key), "key_rate_limited", l))?;
-        let token = self.authorized(&key, req.scope.as_deref(), req.audience.as_deref(), now)?;
+        let token = self.authorized(
+            &key,
+            req.scope.as_deref(),
+            req.audience.as_deref(),
+            jkt,
+            now,
+        )?;
         Ok(Exchanged { token, rate })
     }
 
@@ -268,6 +291,7 @@ impl Exchanger {
         key: &ApiKey,
         scope: Option<&str>,
         audience: Option<&str>,
+        jkt: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, ExchangeError> {
         let scopes = scope::narrow(&key.scopes, scope).map_err(|e| match e {
@@ -286,7 +310,7 @@ impl Exchanger {
         };
         let token = self
             .issuer
-            .issue(key, &scopes, audience, now)
+            .issue(key, &scopes, audience, jkt, now)
             .map_err(|e| {
                 tracing::error!(error = %e, "signing failed");
                 ExchangeError::Internal

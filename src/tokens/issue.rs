@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::signing::{KeyRing, SigningError};
-use super::{AccessClaims, TOKEN_TYPE};
+use super::{AccessClaims, Confirmation, TOKEN_TYPE};
 use crate::keys::ApiKey;
 
 /// A freshly signed token.
@@ -53,7 +53,8 @@ impl TokenIssuer {
         &self.issuer
     }
 
-    /// Issues a token for `key` with the already-narrowed `scopes`. `exp` is
+    /// Issues a token for `key` with the already-narrowed `scopes`, bound to
+    /// the DPoP key with thumbprint `jkt` if given. `exp` is
     /// `iat` plus the key's TTL (never above the server's) and never past the
     /// key's own expiry.
     pub fn issue(
@@ -61,6 +62,7 @@ impl TokenIssuer {
         key: &ApiKey,
         scopes: &[String],
         audience: &str,
+        jkt: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, SigningError> {
         let signer = self.ring.signer().ok_or(SigningError::Sign)?;
@@ -83,6 +85,7 @@ impl TokenIssuer {
             nbf: iat,
             exp,
             jti: Uuid::new_v4().to_string(),
+            cnf: jkt.map(|jkt| Confirmation { jkt }),
             extra: key.claims.clone(),
         };
         let header =

@@ -5,6 +5,7 @@
 //! from `signing`; `verify` checks one of ours; `limits` and `usage` are the
 //! exchange's rate limits and last-used bookkeeping.
 
+pub mod dpop;
 pub mod exchange;
 pub mod issue;
 pub mod limits;
@@ -13,4 +14,4 @@ pub mod verify;
 
 pub use issue::{IssuedToken, TokenIssuer};
 /// The claims of every access token we issue (shared with the verifier crate).
-pub use tokenmint_verify::rules::{AccessClaims, TOKEN_TYPE};
+pub use tokenmint_verify::rules::{AccessClaims, Confirmation, TOKEN_TYPE};

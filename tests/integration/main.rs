@@ -8,6 +8,7 @@ mod common;
 mod admin;
 mod cli;
 mod console;
+mod dpop;
 mod fast_path;
 mod hardening;
 mod interop;

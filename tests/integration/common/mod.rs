@@ -17,6 +17,7 @@ use tokenmint::config::Config;
 use tokenmint::keys::request::CreateKeyRequest;
 
 pub mod client;
+pub mod dpop;
 pub use client::Resp;
 
 /// Which database a test runs on.

@@ -26,9 +26,19 @@ pub struct AccessClaims {
     pub exp: i64,
     /// Unique token id.
     pub jti: String,
+    /// The key the token is bound to (RFC 9449 §6), for DPoP tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// The key's static extra claims.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A token's confirmation claim (RFC 7800): the RFC 7638 thumbprint of the
+/// DPoP key it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 impl AccessClaims {

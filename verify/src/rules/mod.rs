@@ -11,7 +11,7 @@ pub mod ecdsa;
 mod error;
 mod jwk;
 
-pub use claims::AccessClaims;
+pub use claims::{AccessClaims, Confirmation};
 pub use error::VerifyError;
 pub use jwk::{MAX_KID_LEN, decoding_key_from_jwk};
 

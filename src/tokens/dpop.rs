@@ -1,0 +1,246 @@
+//! DPoP proofs at the token endpoint (RFC 9449 §4, SPEC §10.3): the proof's
+//! header, signature and claims are checked, its `jti` is remembered for the
+//! window in which the proof could be replayed, and the RFC 7638 thumbprint
+//! of its key becomes the token's `cnf.jkt`.
+
+use std::time::Duration;
+
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256,
+    RsaPublicKeyComponents, UnparsedPublicKey,
+};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use moka::sync::Cache;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// The proof's `typ` (RFC 9449 §4.2).
+const PROOF_TYPE: &str = "dpop+jwt";
+/// Signature algorithms a proof may use; discovery lists them.
+pub const PROOF_ALGS: &[&str] = &["ES256", "RS256", "PS256", "EdDSA", "Ed25519"];
+/// How far `iat` may be from now, either way.
+const IAT_WINDOW_SECONDS: i64 = 60;
+/// A proof is usable from `iat − window` to `iat + window`: its `jti` is
+/// kept that long, and a little more.
+const REPLAY_TTL: Duration = Duration::from_secs(2 * IAT_WINDOW_SECONDS as u64 + 5);
+/// Remembered `jti`s at most. When full, new proofs are refused rather than
+/// old ones forgotten: forgetting would let a proof be replayed.
+const MAX_REMEMBERED: u64 = 1_000_000;
+/// A proof larger than this is not read (an RSA-4096 proof is ~1.5 KiB).
+const MAX_PROOF_BYTES: usize = 8 * 1024;
+/// JWK members that only a private key has (RFC 7518 §6), and `k` (a
+/// symmetric key).
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Why a proof was refused; the text goes into `error_description`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidProof(pub &'static str);
+
+fn invalid(why: &'static str) -> InvalidProof {
+    InvalidProof(why)
+}
+
+#[derive(Deserialize)]
+struct ProofClaims {
+    htm: Option<String>,
+    htu: Option<String>,
+    iat: Option<i64>,
+    jti: Option<String>,
+}
+
+/// Checks proofs for one token endpoint and remembers their `jti`s.
+pub struct DpopChecker {
+    token_endpoint: String,
+    seen: Cache<[u8; 32], ()>,
+}
+
+impl DpopChecker {
+    /// `token_endpoint` is the URL a proof's `htu` must name.
+    pub fn new(token_endpoint: String) -> Self {
+        Self {
+            token_endpoint,
+            seen: Cache::builder()
+                .time_to_live(REPLAY_TTL)
+                .max_capacity(MAX_REMEMBERED)
+                .build(),
+        }
+    }
+
+    /// Checks a proof sent with `method` to the token endpoint at `now`
+    /// (seconds) and returns the thumbprint of its key.
+    pub fn check(&self, proof: &str, method: &str, now: i64) -> Result<String, InvalidProof> {
+        let (claims, jwk) = verified(proof)?;
+        if claims.htm.as_deref() != Some(method) {
+            return Err(invalid("htm does not match the request method"));
+        }
+        let htu = claims.htu.ok_or(invalid("the proof has no htu"))?;
+        if without_query(&htu) != self.token_endpoint {
+            return Err(invalid("htu is not this token endpoint"));
+        }
+        let iat = claims.iat.ok_or(invalid("the proof has no integer iat"))?;
+        if (now - iat).abs() > IAT_WINDOW_SECONDS {
+            return Err(invalid("iat is too far from now"));
+        }
+        let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= 256);
+        let jti = jti.ok_or(invalid("the proof has no jti (1-256 characters)"))?;
+        let jkt = thumbprint(&jwk)?;
+        // Keyed by key and jti: one client cannot use up another's jti.
+        let id = digest(&SHA256, format!("{jkt}.{jti}").as_bytes());
+        let mut seen_id = [0u8; 32];
+        seen_id.copy_from_slice(id.as_ref());
+        if self.seen.contains_key(&seen_id) {
+            return Err(invalid("the proof's jti was used before"));
+        }
+        if self.seen.entry_count() >= MAX_REMEMBERED {
+            return Err(invalid("too many recent proofs; retry shortly"));
+        }
+        if !self.seen.entry(seen_id).or_insert(()).is_fresh() {
+            return Err(invalid("the proof's jti was used before"));
+        }
+        Ok(jkt)
+    }
+}
+
+/// `htu` without query and fragment (RFC 9449 §4.3, check 9).
+fn without_query(url: &str) -> &str {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    &url[..end]
+}
+
+fn b64_json(part: &str) -> Result<Value, InvalidProof> {
+    let bytes = B64
+        .decode(part)
+        .map_err(|_| invalid("the proof is not a JWT"))?;
+    serde_json::from_slice(&bytes).map_err(|_| invalid("the proof is not a JWT"))
+}
+
+/// Parses the proof, checks its header and its signature with the key it
+/// carries; returns the claims and the key.
+fn verified(proof: &str) -> Result<(ProofClaims, Map<String, Value>), InvalidProof> {
+    if proof.len() > MAX_PROOF_BYTES {
+        return Err(invalid("the proof is too large"));
+    }
+    let mut parts = proof.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("the proof is not a compact JWS"));
+    };
+    let Value::Object(header) = b64_json(h)? else {
+        return Err(invalid("the proof's header is not an object"));
+    };
+    if header.get("typ").and_then(Value::as_str) != Some(PROOF_TYPE) {
+        return Err(invalid("the proof's typ is not dpop+jwt"));
+    }
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+    let Some(Value::Object(jwk)) = header.get("jwk") else {
+        return Err(invalid("the proof has no jwk"));
+    };
+    if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+        return Err(invalid(
+            "the proof's jwk holds private or symmetric key material",
+        ));
+    }
+    let signature = B64
+        .decode(s)
+        .map_err(|_| invalid("the proof's signature is not base64url"))?;
+    let signed = &proof[..h.len() + 1 + p.len()];
+    verify_signature(alg, jwk, signed.as_bytes(), &signature)?;
+    let claims: ProofClaims = serde_json::from_value(b64_json(p)?)
+        .map_err(|_| invalid("the proof's claims have the wrong types"))?;
+    Ok((claims, jwk.clone()))
+}
+
+fn member<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<&'a str, InvalidProof> {
+    jwk.get(name)
+        .and_then(Value::as_str)
+        .ok_or(invalid("the proof's jwk lacks a member its kty needs"))
+}
+
+fn member_bytes(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, InvalidProof> {
+    B64.decode(member(jwk, name)?)
+        .map_err(|_| invalid("a member of the proof's jwk is not base64url"))
+}
+
+/// The signature check for each allowed `alg`, with the key types it
+/// implies; anything else (`none`, `HS256`, …) is refused.
+fn verify_signature(
+    alg: &str,
+    jwk: &Map<String, Value>,
+    signed: &[u8],
+    signature: &[u8],
+) -> Result<(), InvalidProof> {
+    let kty = jwk.get("kty").and_then(Value::as_str).unwrap_or("");
+    let bad_signature = |_| invalid("the proof's signature does not verify with its jwk");
+    match (alg, kty) {
+        ("ES256", "EC") => {
+            if member(jwk, "crv")? != "P-256" {
+                return Err(invalid("ES256 needs a P-256 key"));
+            }
+            let (x, y) = (member_bytes(jwk, "x")?, member_bytes(jwk, "y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err(invalid("the proof's P-256 key is malformed"));
+            }
+            let point = [&[4u8][..], &x, &y].concat();
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(signed, signature)
+                .map_err(bad_signature)
+        }
+        ("RS256" | "PS256", "RSA") => {
+            let n = member_bytes(jwk, "n")?;
+            let e = member_bytes(jwk, "e")?;
+            let params = if alg == "RS256" {
+                &RSA_PKCS1_2048_8192_SHA256
+            } else {
+                &RSA_PSS_2048_8192_SHA256
+            };
+            // The parameters refuse moduli under 2048 bits.
+            RsaPublicKeyComponents { n: &n, e: &e }
+                .verify(params, signed, signature)
+                .map_err(bad_signature)
+        }
+        ("EdDSA" | "Ed25519", "OKP") => {
+            if member(jwk, "crv")? != "Ed25519" {
+                return Err(invalid("EdDSA proofs need an Ed25519 key"));
+            }
+            UnparsedPublicKey::new(&ED25519, member_bytes(jwk, "x")?)
+                .verify(signed, signature)
+                .map_err(bad_signature)
+        }
+        ("ES256" | "RS256" | "PS256" | "EdDSA" | "Ed25519", _) => {
+            Err(invalid("the proof's jwk does not fit its alg"))
+        }
+        _ => Err(invalid(
+            "the proof's alg is not an accepted asymmetric algorithm",
+        )),
+    }
+}
+
+/// The RFC 7638 thumbprint (SHA-256, base64url) of a public JWK: the
+/// required members of its `kty`, in lexicographic order, as JSON without
+/// whitespace.
+pub fn thumbprint(jwk: &Map<String, Value>) -> Result<String, InvalidProof> {
+    let kty = jwk.get("kty").and_then(Value::as_str).unwrap_or("");
+    let names: &[&str] = match kty {
+        "EC" => &["crv", "kty", "x", "y"],
+        "RSA" => &["e", "kty", "n"],
+        "OKP" => &["crv", "kty", "x"],
+        _ => return Err(invalid("the proof's jwk has an unsupported kty")),
+    };
+    let mut canonical = String::from("{");
+    for (i, name) in names.iter().enumerate() {
+        let value = Value::String(member(jwk, name)?.to_owned());
+        if i > 0 {
+            canonical.push(',');
+        }
+        canonical.push_str(&format!("\"{name}\":{value}"));
+    }
+    canonical.push('}');
+    Ok(B64.encode(digest(&SHA256, canonical.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,236 @@
+//! DPoP at the token endpoint (RFC 9449, SPEC §10.3): a proof binds the
+//! token to its key, and every way of getting a proof wrong is refused.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::common::dpop::DpopKey;
+use crate::common::{Backend, Created, Resp, TestApp, client::jwt_parts};
+
+both_backends!(
+    a_proof_binds_the_token_to_its_key,
+    every_broken_proof_is_refused,
+    a_proof_is_good_once
+);
+
+fn token_endpoint(app: &TestApp) -> String {
+    format!("{}/auth/token", app.state.config.issuer)
+}
+
+async fn exchange_with(app: &TestApp, key: &Created, proofs: &[&str]) -> Resp {
+    let body = json!({"api_key": key.api_key, "api_secret": key.api_secret}).to_string();
+    let mut headers = vec![("content-type", "application/json")];
+    headers.extend(proofs.iter().map(|p| ("dpop", *p)));
+    app.send("POST", "/auth/token", &headers, Some(body.into_bytes()))
+        .await
+}
+
+async fn a_proof_binds_the_token_to_its_key(b: Backend) {
+    let app = TestApp::start(b).await;
+    let key = app.key().scopes(&["orders:read"]).create().await;
+    let htu = token_endpoint(&app);
+    let admin = app.admin_token().await;
+    for dpop in [
+        DpopKey::es256(),
+        DpopKey::ed25519(),
+        DpopKey::rsa(false),
+        DpopKey::rsa(true),
+    ] {
+        let r = exchange_with(&app, &key, &[&dpop.proof(&htu)]).await;
+        assert_eq!(r.status, 200, "{}: {}", dpop.alg(), r.text());
+        assert_eq!(r.json()["token_type"], "DPoP", "{}", dpop.alg());
+        let token = r.json()["access_token"].as_str().unwrap().to_owned();
+        let (_, claims) = jwt_parts(&token);
+        assert_eq!(
+            claims["cnf"],
+            json!({"jkt": dpop.thumbprint()}),
+            "{}",
+            dpop.alg()
+        );
+        let i = app
+            .introspect(&token, Some(&format!("Bearer {admin}")))
+            .await;
+        assert_eq!(i.json()["active"], true);
+        assert_eq!(i.json()["token_type"], "DPoP");
+        assert_eq!(i.json()["cnf"]["jkt"], dpop.thumbprint().as_str());
+    }
+    // The OAuth form with Basic takes a proof too; its query is ignored in htu.
+    let dpop = DpopKey::es256();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", key.api_key, key.api_secret))
+    );
+    let proof = dpop.proof(&format!("{htu}?ignored=1"));
+    let r = app
+        .post_form(
+            "/auth/token",
+            "grant_type=client_credentials",
+            &[("authorization", &basic), ("dpop", &proof)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["token_type"], "DPoP");
+    // Without a proof: a plain bearer token, no cnf.
+    let r = app.exchange(&key, json!({})).await;
+    assert_eq!(r.json()["token_type"], "Bearer");
+    let (_, claims) = jwt_parts(r.json()["access_token"].as_str().unwrap());
+    assert!(claims.get("cnf").is_none());
+    let discovery = app
+        .get("/.well-known/oauth-authorization-server", None)
+        .await
+        .json();
+    assert_eq!(
+        discovery["dpop_signing_alg_values_supported"],
+        json!(["ES256", "RS256", "PS256", "EdDSA", "Ed25519"])
+    );
+}
+
+/// A proof signed as `alg` with a key that is not what its header says.
+fn forged(header: Value, claims: &Value, signature: &[u8]) -> String {
+    format!(
+        "{}.{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string()),
+        B64.encode(signature)
+    )
+}
+
+async fn every_broken_proof_is_refused(b: Backend) {
+    let app = TestApp::start(b).await;
+    let key = app.key().create().await;
+    let htu = token_endpoint(&app);
+    let dpop = DpopKey::es256();
+    let other = DpopKey::es256();
+    let now = chrono::Utc::now().timestamp();
+    let with = |patch: Value| {
+        let mut c = dpop.claims(&htu);
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let mut private = dpop.jwk();
+    private["d"] = json!(B64.encode([7u8; 32]));
+    let hmac_secret = dpop.jwk().to_string();
+    let hs256 = {
+        let header = json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": {"kty": "oct", "k": B64.encode(&hmac_secret)}});
+        let c = dpop.claims(&htu);
+        let signed = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(c.to_string())
+        );
+        let tag = aws_lc_rs::hmac::sign(
+            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, hmac_secret.as_bytes()),
+            signed.as_bytes(),
+        );
+        format!("{signed}.{}", B64.encode(tag.as_ref()))
+    };
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "wrong htu",
+            dpop.proof_with(
+                json!({}),
+                with(json!({"htu": "https://elsewhere.example/auth/token"})),
+            ),
+        ),
+        (
+            "another path",
+            dpop.proof_with(json!({}), with(json!({"htu": format!("{htu}/x")}))),
+        ),
+        (
+            "wrong htm",
+            dpop.proof_with(json!({}), with(json!({"htm": "GET"}))),
+        ),
+        (
+            "stale iat",
+            dpop.proof_with(json!({}), with(json!({"iat": now - 120}))),
+        ),
+        (
+            "future iat",
+            dpop.proof_with(json!({}), with(json!({"iat": now + 120}))),
+        ),
+        (
+            "no iat",
+            dpop.proof_with(json!({}), with(json!({"iat": null}))),
+        ),
+        (
+            "no jti",
+            dpop.proof_with(json!({}), with(json!({"jti": null}))),
+        ),
+        (
+            "wrong typ",
+            dpop.proof_with(json!({"typ": "JWT"}), dpop.claims(&htu)),
+        ),
+        (
+            "no jwk",
+            dpop.proof_with(json!({"jwk": null}), dpop.claims(&htu)),
+        ),
+        (
+            "private key in jwk",
+            dpop.proof_with(json!({"jwk": private}), dpop.claims(&htu)),
+        ),
+        (
+            "another key's jwk",
+            dpop.proof_with(json!({"jwk": other.jwk()}), dpop.claims(&htu)),
+        ),
+        (
+            "jwk of another kty",
+            dpop.proof_with(json!({"jwk": DpopKey::ed25519().jwk()}), dpop.claims(&htu)),
+        ),
+        (
+            "alg none",
+            forged(
+                json!({"typ": "dpop+jwt", "alg": "none", "jwk": dpop.jwk()}),
+                &dpop.claims(&htu),
+                b"",
+            ),
+        ),
+        ("HS256 keyed with the public JWK", hs256),
+        ("not a JWT", "not.a.jwt".into()),
+        ("tampered claims", {
+            let good = dpop.proof(&htu);
+            let mut parts: Vec<&str> = good.split('.').collect();
+            let changed = B64.encode(with(json!({"htm": "POST", "jti": "other"})).to_string());
+            parts[1] = &changed;
+            parts.join(".")
+        }),
+    ];
+    for (what, proof) in &cases {
+        let r = exchange_with(&app, &key, &[proof]).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text());
+        assert_eq!(r.json()["error"], "invalid_dpop_proof", "{what}");
+        assert!(r.json().get("access_token").is_none());
+    }
+    // (Two DPoP headers: http::token's unit tests; this client merges them.)
+    // None of that cost the key anything: a good proof still works.
+    let r = exchange_with(&app, &key, &[&dpop.proof(&htu)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+async fn a_proof_is_good_once(b: Backend) {
+    let app = TestApp::start(b).await;
+    let key = app.key().create().await;
+    let dpop = DpopKey::ed25519();
+    let proof = dpop.proof(&token_endpoint(&app));
+    assert_eq!(exchange_with(&app, &key, &[&proof]).await.status, 200);
+    let replay = exchange_with(&app, &key, &[&proof]).await;
+    assert_eq!(replay.status, 400);
+    assert_eq!(replay.json()["error"], "invalid_dpop_proof");
+    assert!(
+        replay.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("jti")
+    );
+    // A replay with other credentials is refused as well: the jti is spent.
+    let other = app.key().create().await;
+    assert_eq!(exchange_with(&app, &other, &[&proof]).await.status, 400);
+}
