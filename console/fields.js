@@ -17,6 +17,7 @@ const FIELDS = [
   { name: "token_ttl_seconds", label: "Token TTL seconds", kind: "int", edit: true, help: "Empty: the server's default (never more)." },
   { name: "claims", label: "Claims (JSON object)", kind: "json", edit: true, help: "Extra claims in every token, at most 2 KiB." },
   { name: "metadata", label: "Metadata (JSON object)", kind: "json", edit: true, help: "Yours; never put in tokens; at most 4 KiB." },
+  { name: "require_dpop", label: "Require DPoP", kind: "bool", edit: true, help: "Refuse exchanges without a DPoP proof (RFC 9449)." },
 ];
 
 /** A local check failed; shaped like the API's 422 so it is shown alike. */
@@ -55,6 +56,7 @@ function shown(f, value) {
 }
 
 function control(f, value) {
+  if (f.kind === "bool") return h("input", { name: f.name, type: "checkbox", checked: value === true });
   const attrs = { name: f.name, value: shown(f, value) };
   if (f.kind === "select") {
     return h("select", { name: f.name }, f.options.map((o) => h("option", { value: o, selected: o === value }, o)));
@@ -72,8 +74,14 @@ function control(f, value) {
   });
 }
 
+/** What a control holds, as text (a checkbox: "true" or "false"). */
+function raw(c) {
+  return c.type === "checkbox" ? String(c.checked) : c.value;
+}
+
 /** The value to send, or undefined when the control is empty. */
 function parse(f, raw, errors) {
+  if (f.kind === "bool") return raw === "true" ? true : f.edit && raw === "false" ? false : undefined;
   const text = raw.trim();
   if (text === "") return undefined;
   switch (f.kind) {
@@ -125,8 +133,8 @@ export function createBody(form) {
   const body = {};
   const errors = [];
   for (const f of FIELDS) {
-    const v = parse(f, form.elements[f.name].value, errors);
-    if (v !== undefined) body[f.name] = v;
+    const v = parse(f, raw(form.elements[f.name]), errors);
+    if (v !== undefined && v !== false) body[f.name] = v;
   }
   if (errors.length) throw new FormError(errors);
   return body;
@@ -136,7 +144,7 @@ export function createBody(form) {
 export function editControls(key) {
   return FIELDS.filter((f) => f.edit).map((f) => {
     const c = control(f, key[f.name]);
-    c.dataset.initial = c.value;
+    c.dataset.initial = raw(c);
     return field(f.label, c, f.help);
   });
 }
@@ -147,8 +155,8 @@ export function patchBody(form) {
   const errors = [];
   for (const f of FIELDS.filter((f) => f.edit)) {
     const c = form.elements[f.name];
-    if (c.value === c.dataset.initial) continue;
-    const v = parse(f, c.value, errors);
+    if (raw(c) === c.dataset.initial) continue;
+    const v = parse(f, raw(c), errors);
     body[f.name] = v === undefined ? cleared(f) : v;
   }
   if (errors.length) throw new FormError(errors);
@@ -165,7 +173,8 @@ export function describe(key) {
   for (const f of FIELDS) {
     const v = key[f.name];
     let text;
-    if (v === null || v === undefined) text = f.kind === "datetime" ? "never" : "server default";
+    if (f.kind === "bool") text = v ? "yes" : "no";
+    else if (v === null || v === undefined) text = f.kind === "datetime" ? "never" : "server default";
     else if (f.kind === "datetime") text = new Date(v).toLocaleString();
     else if (Array.isArray(v)) text = v.length ? v.join(f.kind === "words" ? " " : ", ") : f.name === "allowed_ips" ? "any" : "none";
     else if (typeof v === "object") text = Object.keys(v).length ? JSON.stringify(v, null, 2) : "none";

@@ -62,6 +62,9 @@ pub enum ApiKeyCommand {
         /// RFC 3339 time, e.g. 2030-01-01T00:00:00Z.
         #[arg(long)]
         expires_at: Option<String>,
+        /// Refuse exchanges without a DPoP proof.
+        #[arg(long)]
+        require_dpop: bool,
     },
     /// List keys, newest first.
     List {
@@ -131,6 +134,7 @@ async fn api_key(cmd: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
             environment,
             subject,
             expires_at,
+            require_dpop,
         } => {
             let now = now_micros();
             let request = CreateKeyRequest {
@@ -139,6 +143,7 @@ async fn api_key(cmd: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
                 environment,
                 subject,
                 expires_at,
+                require_dpop: Some(require_dpop),
                 ..CreateKeyRequest::default()
             };
             let new = request.validate_into(&keys.rules(now)).map_err(describe)?;

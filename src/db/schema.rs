@@ -22,6 +22,7 @@ diesel::table! {
         updated_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        require_dpop -> Bool,
     }
 }
 

@@ -91,6 +91,8 @@ pub struct ApiKey {
     pub updated_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// Exchanges must carry a DPoP proof (RFC 9449).
+    pub require_dpop: bool,
 }
 
 impl std::fmt::Debug for ApiKey {
@@ -156,6 +158,7 @@ impl ApiKey {
             previous_secret_expires_at: self
                 .previous_secret_live(now)
                 .and(self.previous_secret_expires_at),
+            require_dpop: self.require_dpop,
         }
     }
 }
@@ -186,6 +189,8 @@ pub struct ApiKeyView {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Until when the secret before the last rotation still works.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
+    /// Exchanges without a DPoP proof are refused (`400 invalid_dpop_proof`).
+    pub require_dpop: bool,
 }
 
 /// The create and rotate answers: the view plus the secret, shown this once.

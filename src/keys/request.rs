@@ -135,6 +135,9 @@ pub struct CreateKeyRequest {
     #[garde(custom(rules::metadata))]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
+    /// Refuse exchanges without a DPoP proof (RFC 9449) [false].
+    #[garde(skip)]
+    pub require_dpop: Option<bool>,
     /// Members we do not know: refused, each named.
     #[serde(flatten)]
     #[garde(skip)]
@@ -178,6 +181,9 @@ pub struct UpdateKeyRequest {
     #[garde(custom(rules::metadata))]
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Map<String, Value>>,
+    /// Refuse exchanges without a DPoP proof (RFC 9449).
+    #[garde(skip)]
+    pub require_dpop: Option<bool>,
     /// Members we do not know, or that cannot be changed: refused, each named.
     #[serde(flatten)]
     #[garde(skip)]
@@ -214,6 +220,7 @@ pub struct NewKey {
     pub token_ttl_seconds: Option<u32>,
     pub claims: Map<String, Value>,
     pub metadata: Map<String, Value>,
+    pub require_dpop: bool,
 }
 
 /// A validated PATCH: only what is present changes.
@@ -228,6 +235,7 @@ pub struct KeyUpdate {
     pub claims: Option<Map<String, Value>>,
     pub expires_at: Patch<DateTime<Utc>>,
     pub metadata: Option<Map<String, Value>>,
+    pub require_dpop: Option<bool>,
 }
 
 impl KeyUpdate {
@@ -246,6 +254,7 @@ impl KeyUpdate {
             (self.claims.is_some(), "claims"),
             (self.expires_at != Patch::Absent, "expires_at"),
             (self.metadata.is_some(), "metadata"),
+            (self.require_dpop.is_some(), "require_dpop"),
         ]
         .into_iter()
         .filter_map(|(set, name)| set.then_some(name))
@@ -292,6 +301,7 @@ impl CreateKeyRequest {
             token_ttl_seconds: small(self.token_ttl_seconds),
             claims: self.claims.unwrap_or_default(),
             metadata: self.metadata.unwrap_or_default(),
+            require_dpop: self.require_dpop.unwrap_or(false),
         })
     }
 }
@@ -313,6 +323,7 @@ impl UpdateKeyRequest {
                     .map(|t| t.as_deref().and_then(rules::parse_time)),
             ),
             metadata: self.metadata,
+            require_dpop: self.require_dpop,
         })
     }
 }

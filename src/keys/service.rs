@@ -112,6 +112,7 @@ impl KeyService {
             updated_at: now,
             last_used_at: None,
             revoked_at: None,
+            require_dpop: req.require_dpop,
         };
         let stored = key.clone();
         self.db
@@ -191,6 +192,7 @@ impl KeyService {
                             .expires_at
                             .apply(key.expires_at)
                             .map(|t| t.naive_utc()),
+                        require_dpop: patch.require_dpop.unwrap_or(key.require_dpop),
                         updated_at: now.naive_utc(),
                     };
                     store::update(conn, id, &changes)?;

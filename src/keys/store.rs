@@ -33,6 +33,7 @@ pub struct ApiKeyRow {
     pub updated_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
+    pub require_dpop: bool,
 }
 
 /// The columns a PATCH may change. `None` writes NULL.
@@ -48,6 +49,7 @@ pub struct KeyChanges {
     pub claims: String,
     pub metadata: String,
     pub expires_at: Option<NaiveDateTime>,
+    pub require_dpop: bool,
     pub updated_at: NaiveDateTime,
 }
 
@@ -94,6 +96,7 @@ impl ApiKeyRow {
             updated_at: naive(key.updated_at),
             last_used_at: key.last_used_at.map(naive),
             revoked_at: key.revoked_at.map(naive),
+            require_dpop: key.require_dpop,
         }
     }
 
@@ -132,6 +135,7 @@ impl ApiKeyRow {
             updated_at: utc(self.updated_at),
             last_used_at: self.last_used_at.map(utc),
             revoked_at: self.revoked_at.map(utc),
+            require_dpop: self.require_dpop,
             api_key: self.api_key,
             name: self.name,
             subject: self.subject,

@@ -225,6 +225,12 @@ impl Exchanger {
         if cached.is_none() {
             self.verify_cold(&key, &hashes, &req, now).await?;
         }
+        // Told only to a caller that proved the secret.
+        if key.require_dpop && jkt.is_none() {
+            return Err(ExchangeError::InvalidDpopProof(
+                "this key requires a DPoP proof",
+            ));
+        }
         let rate = self
             .limits
             .spend_key(&key)

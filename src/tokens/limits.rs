@@ -311,6 +311,7 @@ mod tests {
             updated_at: now,
             last_used_at: None,
             revoked_at: None,
+            require_dpop: false,
         }
     }
 

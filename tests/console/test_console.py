@@ -395,3 +395,26 @@ def test_revoking_the_signed_in_key_ends_the_session_cleanly(watched, server):
     page.wait_for_timeout(500)  # nothing late may draw over the sign-in form
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     expect(page.get_by_text("could not be loaded")).to_have_count(0)
+
+
+def test_a_key_created_to_require_dpop_refuses_bare_exchanges(watched, server):
+    page = watched.page
+    sign_in(page, server.admin)
+    page.goto("/console/new")
+    page.get_by_label("Name").fill("dpop-only")
+    page.get_by_label("Require DPoP").check()
+    page.get_by_role("button", name="Create key").click()
+    expect(page.locator("[data-secret]")).to_be_visible()
+    secret = page.locator("[data-secret]").inner_text().strip()
+    assert field_value(page, "Require DPoP") == "yes"
+    status, body = server.exchange(field_value(page, "API key"), secret)
+    assert (status, body.get("error")) == (400, "invalid_dpop_proof"), body
+    # Unticked and saved: only that field is sent, and bare exchanges work.
+    page.get_by_text("Edit", exact=True).click()
+    page.get_by_label("Require DPoP").uncheck()
+    with page.expect_request(lambda r: r.method == "PATCH") as patch:
+        page.get_by_role("button", name="Save").click()
+    assert patch.value.post_data_json == {"require_dpop": False}
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    assert field_value(page, "Require DPoP") == "no"
+    assert server.exchange(field_value(page, "API key"), secret)[0] == 200

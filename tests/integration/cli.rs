@@ -256,3 +256,21 @@ async fn sigterm_stops_cleanly_and_flushes_usage() {
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(listed[0]["last_used_at"].is_string(), "{listed}");
 }
+
+#[test]
+fn api_key_create_can_require_dpop() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = |extra: &[&str]| -> Value {
+        let mut args = vec!["api-key", "create", "--name", "svc"];
+        args.extend_from_slice(extra);
+        let out = tokenmint(dir.path(), &args, &[]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(created(&["--require-dpop"])["require_dpop"], true);
+    assert_eq!(created(&[])["require_dpop"], false);
+}

@@ -12,7 +12,8 @@ use crate::common::{Backend, Created, Resp, TestApp, client::jwt_parts};
 both_backends!(
     a_proof_binds_the_token_to_its_key,
     every_broken_proof_is_refused,
-    a_proof_is_good_once
+    a_proof_is_good_once,
+    a_key_can_require_a_proof
 );
 
 fn token_endpoint(app: &TestApp) -> String {
@@ -233,4 +234,76 @@ async fn a_proof_is_good_once(b: Backend) {
     // A replay with other credentials is refused as well: the jti is spent.
     let other = app.key().create().await;
     assert_eq!(exchange_with(&app, &other, &[&proof]).await.status, 400);
+}
+
+async fn a_key_can_require_a_proof(b: Backend) {
+    let app = TestApp::start(b).await;
+    let admin = app.admin_token().await;
+    let created = app
+        .post_json(
+            "/v1/api-keys",
+            &json!({"name": "bound-only", "require_dpop": true}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json()["require_dpop"], true);
+    let key = Created {
+        id: created.json()["id"].as_str().unwrap().to_owned(),
+        api_key: created.json()["api_key"].as_str().unwrap().to_owned(),
+        api_secret: created.json()["api_secret"].as_str().unwrap().to_owned(),
+        body: created.json(),
+    };
+    // No proof: refused, whatever the form.
+    let bare = app.exchange(&key, json!({})).await;
+    bare.assert_oauth_error(400, "invalid_dpop_proof");
+    assert!(bare.text().contains("requires a DPoP proof"));
+    // A wrong secret still reads as a failed authentication: the requirement
+    // is told only to whoever proved the secret.
+    let wrong = app
+        .post_json(
+            "/auth/token",
+            &json!({"api_key": key.api_key, "api_secret": app.key().create().await.api_secret}),
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, 401, "{}", wrong.text());
+    let dpop = DpopKey::es256();
+    let bound = exchange_with(&app, &key, &[&dpop.proof(&token_endpoint(&app))]).await;
+    assert_eq!(bound.status, 200, "{}", bound.text());
+    assert_eq!(bound.json()["token_type"], "DPoP");
+    // Switched off by PATCH (audited), plain bearer exchanges work again.
+    let patched = app
+        .json_call(
+            "PATCH",
+            &format!("/v1/api-keys/{}", key.id),
+            &json!({"require_dpop": false}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    assert_eq!(patched.json()["require_dpop"], false);
+    assert_eq!(app.exchange(&key, json!({})).await.status, 200);
+    let audit = app
+        .get(
+            &format!("/v1/audit-events?api_key_id={}", key.id),
+            Some(&admin),
+        )
+        .await
+        .json();
+    assert!(audit.to_string().contains("require_dpop"), "{audit}");
+    // Not a boolean: a type error (400, as for every member), naming the field.
+    for bad in [json!("yes"), json!(1)] {
+        let r = app
+            .post_json(
+                "/v1/api-keys",
+                &json!({"name": "x", "require_dpop": bad}),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert!(r.text().contains("require_dpop"), "{}", r.text());
+    }
+    // Default: not required.
+    assert_eq!(app.key().create().await.body["require_dpop"], false);
 }

@@ -63,6 +63,7 @@ fn api_key(scopes: &[String], api_key: String, secret_hash: String, n: usize) ->
         updated_at: now,
         last_used_at: None,
         revoked_at: None,
+        require_dpop: false,
     }
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE api_keys ADD COLUMN require_dpop BOOLEAN NOT NULL DEFAULT 0;
