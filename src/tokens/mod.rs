@@ -2,8 +2,8 @@
 //! exchange itself.
 //!
 //! `exchange` turns an API key into a token; `issue` signs it with the key
-//! from `signing`; `verify` checks one of ours; `limits` and `usage` are the
-//! exchange's rate limits and last-used bookkeeping.
+//! from `signing`; `verify` checks one of ours; `limits` are the exchange's
+//! rate limits; `dpop` checks the DPoP proofs that bind a token to a key.
 
 pub mod dpop;
 pub mod exchange;
