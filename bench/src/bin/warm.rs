@@ -5,6 +5,9 @@
 //! path, not first lookups) and to prove that a server really issues tokens
 //! before it is measured (`--show-header` prints one decoded JWT header).
 //!
+//! With `--dpop HTU`, every request carries a fresh DPoP proof (ES256, one
+//! key per connection, `htu` as given), to measure what proofs cost.
+//!
 //! A deliberately small HTTP/1.1 client over `std::net::TcpStream` (bodies
 //! with `Content-Length` only), so the harness needs nothing else. It only
 //! ever connects to the address in `--url`; the harness passes 127.0.0.1.
@@ -18,12 +21,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
 use tokenmint_bench::{Flags, jwt_header, read_columns};
 
 const USAGE: &str = "\
 warm --url http://127.0.0.1:PORT/auth/token --pairs FILE [--form json|basic]
-     [--concurrency 8] [--limit N] [--show-header] [--max-seconds 300]";
+     [--concurrency 8] [--limit N] [--show-header] [--max-seconds 300]
+     [--dpop TOKEN_ENDPOINT_URL]";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Form {
@@ -55,7 +59,43 @@ fn parse_url(url: &str) -> anyhow::Result<Target> {
     })
 }
 
-fn request(t: &Target, form: Form, key: &str, secret: &str) -> Vec<u8> {
+/// A DPoP client key: proofs for `POST htu` (RFC 9449 §4.2).
+struct DpopClient {
+    key: aws_lc_rs::signature::EcdsaKeyPair,
+    header: String,
+    htu: String,
+}
+
+impl DpopClient {
+    fn new(htu: &str) -> anyhow::Result<Self> {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+            .map_err(|_| anyhow::anyhow!("cannot generate a P-256 key"))?;
+        let point = key.public_key().as_ref();
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256",
+            "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])});
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+        Ok(Self {
+            key,
+            header: B64.encode(header.to_string()),
+            htu: htu.to_owned(),
+        })
+    }
+
+    fn proof(&self) -> anyhow::Result<String> {
+        let claims = serde_json::json!({"htm": "POST", "htu": self.htu,
+            "iat": chrono::Utc::now().timestamp(), "jti": uuid::Uuid::new_v4().to_string()});
+        let signed = format!("{}.{}", self.header, B64.encode(claims.to_string()));
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let sig = self
+            .key
+            .sign(&rng, signed.as_bytes())
+            .map_err(|_| anyhow::anyhow!("signing failed"))?;
+        Ok(format!("{signed}.{}", B64.encode(sig.as_ref())))
+    }
+}
+
+fn request(t: &Target, form: Form, key: &str, secret: &str, proof: Option<&str>) -> Vec<u8> {
     let (content_type, auth, body) = match form {
         Form::Json => (
             "application/json",
@@ -73,8 +113,9 @@ fn request(t: &Target, form: Form, key: &str, secret: &str) -> Vec<u8> {
             "grant_type=client_credentials".to_owned(),
         ),
     };
+    let dpop = proof.map_or(String::new(), |p| format!("DPoP: {p}\r\n"));
     format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n{auth}Content-Length: {}\r\nAccept: application/json\r\n\r\n{body}",
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n{auth}{dpop}Content-Length: {}\r\nAccept: application/json\r\n\r\n{body}",
         t.path,
         t.host,
         body.len()
@@ -158,6 +199,7 @@ fn main() -> anyhow::Result<()> {
             "concurrency",
             "limit",
             "max-seconds",
+            "dpop",
         ],
         &["show-header"],
         USAGE,
@@ -171,6 +213,7 @@ fn main() -> anyhow::Result<()> {
     let concurrency: usize = flags.parsed_or("concurrency", 8)?;
     let max_seconds: u64 = flags.parsed_or("max-seconds", 300)?;
     let show_header = flags.switch("show-header");
+    let dpop_htu = flags.get("dpop").map(str::to_owned);
     let mut pairs = read_columns(Path::new(flags.required("pairs")?), 2)?;
     if let Some(limit) = flags.get("limit") {
         let limit: usize = limit.parse().map_err(|e| anyhow::anyhow!("--limit: {e}"))?;
@@ -186,8 +229,9 @@ fn main() -> anyhow::Result<()> {
 
     std::thread::scope(|scope| {
         for worker in 0..concurrency {
-            let (pairs, target, tally) = (&pairs, &target, &tally);
+            let (pairs, target, tally, dpop_htu) = (&pairs, &target, &tally, &dpop_htu);
             scope.spawn(move || {
+                let dpop = dpop_htu.as_deref().map(DpopClient::new).transpose();
                 let mut conn = None;
                 let mut local = Tally::default();
                 for pair in pairs.iter().skip(worker).step_by(concurrency) {
@@ -201,7 +245,20 @@ fn main() -> anyhow::Result<()> {
                     let [key, secret] = pair.as_slice() else {
                         continue;
                     };
-                    let req = request(target, form, key, secret);
+                    let proof = match &dpop {
+                        Ok(Some(client)) => client.proof().map(Some),
+                        Ok(None) => Ok(None),
+                        Err(e) => Err(anyhow::anyhow!("{e}")),
+                    };
+                    let proof = match proof {
+                        Ok(p) => p,
+                        Err(e) => {
+                            local.transport_errors += 1;
+                            local.first_failure.get_or_insert_with(|| e.to_string());
+                            break;
+                        }
+                    };
+                    let mut req = request(target, form, key, secret, proof.as_deref());
                     let mut outcome = Err(anyhow::anyhow!("not sent"));
                     // A first exchange runs argon2, and the server admits only
                     // a few argon2 jobs per address at once (the rest get a
@@ -230,6 +287,12 @@ fn main() -> anyhow::Result<()> {
                         match &outcome {
                             Ok(res) if res.status == 429 => {
                                 local.retried_429 += 1;
+                                // A proof is good once: a resend needs a new one.
+                                if let Ok(Some(client)) = &dpop
+                                    && let Ok(p) = client.proof()
+                                {
+                                    req = request(target, form, key, secret, Some(&p));
+                                }
                                 if res.close {
                                     conn = None;
                                 }
