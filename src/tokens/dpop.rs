@@ -25,9 +25,14 @@ const IAT_WINDOW_SECONDS: i64 = 60;
 /// A proof is usable from `iat − window` to `iat + window`: its `jti` is
 /// kept that long, and a little more.
 const REPLAY_TTL: Duration = Duration::from_secs(2 * IAT_WINDOW_SECONDS as u64 + 5);
-/// Remembered `jti`s at most. When full, new proofs are refused rather than
-/// old ones forgotten: forgetting would let a proof be replayed.
+/// Remembered `jti`s at most (the gate reads moka's count, which may lag a
+/// little). When full, new proofs are refused rather than old ones
+/// forgotten: the cache has no size bound of its own, so nothing is evicted
+/// before its time, and forgetting would let a proof be replayed.
 const MAX_REMEMBERED: u64 = 1_000_000;
+/// The largest RSA modulus accepted, in bytes (4096 bits): bigger keys only
+/// make each check dearer.
+const MAX_RSA_MODULUS_BYTES: usize = 512;
 /// A proof larger than this is not read (an RSA-4096 proof is ~1.5 KiB).
 const MAX_PROOF_BYTES: usize = 8 * 1024;
 /// JWK members that only a private key has (RFC 7518 §6), and `k` (a
@@ -62,17 +67,16 @@ impl DpopChecker {
     pub fn new(token_endpoint: String) -> Self {
         Self {
             token_endpoint,
-            seen: Cache::builder()
-                .time_to_live(REPLAY_TTL)
-                .max_capacity(MAX_REMEMBERED)
-                .build(),
+            seen: Cache::builder().time_to_live(REPLAY_TTL).build(),
         }
     }
 
     /// Checks a proof sent with `method` to the token endpoint at `now`
     /// (seconds) and returns the thumbprint of its key.
     pub fn check(&self, proof: &str, method: &str, now: i64) -> Result<String, InvalidProof> {
-        let (claims, jwk) = verified(proof)?;
+        // Everything that costs no signature check first, so a proof that is
+        // wrong anyway costs only parsing.
+        let (parts, jwk, claims) = parsed(proof)?;
         if claims.htm.as_deref() != Some(method) {
             return Err(invalid("htm does not match the request method"));
         }
@@ -81,7 +85,7 @@ impl DpopChecker {
             return Err(invalid("htu is not this token endpoint"));
         }
         let iat = claims.iat.ok_or(invalid("the proof has no integer iat"))?;
-        if (now - iat).abs() > IAT_WINDOW_SECONDS {
+        if now.abs_diff(iat) > IAT_WINDOW_SECONDS.unsigned_abs() {
             return Err(invalid("iat is too far from now"));
         }
         let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= 256);
@@ -94,10 +98,14 @@ impl DpopChecker {
         if self.seen.contains_key(&seen_id) {
             return Err(invalid("the proof's jti was used before"));
         }
+        // Only a proof signed by its key may spend a jti.
+        verify_signature(parts.alg, &jwk, parts.signed.as_bytes(), &parts.signature)?;
         if self.seen.entry_count() >= MAX_REMEMBERED {
             return Err(invalid("too many recent proofs; retry shortly"));
         }
-        if !self.seen.entry(seen_id).or_insert(()).is_fresh() {
+        // `or_insert_with` runs one initialiser per key even when copies of a
+        // proof race: exactly one of them sees a fresh entry.
+        if !self.seen.entry(seen_id).or_insert_with(|| ()).is_fresh() {
             return Err(invalid("the proof's jti was used before"));
         }
         Ok(jkt)
@@ -117,9 +125,15 @@ fn b64_json(part: &str) -> Result<Value, InvalidProof> {
     serde_json::from_slice(&bytes).map_err(|_| invalid("the proof is not a JWT"))
 }
 
-/// Parses the proof, checks its header and its signature with the key it
-/// carries; returns the claims and the key.
-fn verified(proof: &str) -> Result<(ProofClaims, Map<String, Value>), InvalidProof> {
+/// A proof split into what its signature check needs.
+struct Parts<'a> {
+    alg: &'a str,
+    signed: &'a str,
+    signature: Vec<u8>,
+}
+
+/// Parses the proof and checks its header (not yet its signature).
+fn parsed(proof: &str) -> Result<(Parts<'_>, Map<String, Value>, ProofClaims), InvalidProof> {
     if proof.len() > MAX_PROOF_BYTES {
         return Err(invalid("the proof is too large"));
     }
@@ -129,14 +143,25 @@ fn verified(proof: &str) -> Result<(ProofClaims, Map<String, Value>), InvalidPro
     else {
         return Err(invalid("the proof is not a compact JWS"));
     };
-    let Value::Object(header) = b64_json(h)? else {
+    let Value::Object(mut header) = b64_json(h)? else {
         return Err(invalid("the proof's header is not an object"));
     };
     if header.get("typ").and_then(Value::as_str) != Some(PROOF_TYPE) {
         return Err(invalid("the proof's typ is not dpop+jwt"));
     }
-    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
-    let Some(Value::Object(jwk)) = header.get("jwk") else {
+    if header.contains_key("crit") {
+        return Err(invalid(
+            "the proof has critical header parameters we do not know",
+        ));
+    }
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(|a| PROOF_ALGS.iter().find(|x| **x == a).copied())
+        .ok_or(invalid(
+            "the proof's alg is not an accepted asymmetric algorithm",
+        ))?;
+    let Some(Value::Object(jwk)) = header.remove("jwk") else {
         return Err(invalid("the proof has no jwk"));
     };
     if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
@@ -147,11 +172,18 @@ fn verified(proof: &str) -> Result<(ProofClaims, Map<String, Value>), InvalidPro
     let signature = B64
         .decode(s)
         .map_err(|_| invalid("the proof's signature is not base64url"))?;
-    let signed = &proof[..h.len() + 1 + p.len()];
-    verify_signature(alg, jwk, signed.as_bytes(), &signature)?;
     let claims: ProofClaims = serde_json::from_value(b64_json(p)?)
         .map_err(|_| invalid("the proof's claims have the wrong types"))?;
-    Ok((claims, jwk.clone()))
+    let signed = &proof[..h.len() + 1 + p.len()];
+    Ok((
+        Parts {
+            alg,
+            signed,
+            signature,
+        },
+        jwk,
+        claims,
+    ))
 }
 
 fn member<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<&'a str, InvalidProof> {
@@ -192,6 +224,12 @@ fn verify_signature(
         ("RS256" | "PS256", "RSA") => {
             let n = member_bytes(jwk, "n")?;
             let e = member_bytes(jwk, "e")?;
+            // Minimal encodings only (RFC 7518 §6.3.1.1): one key, one thumbprint.
+            if n.len() > MAX_RSA_MODULUS_BYTES || n.first() == Some(&0) || e.first() == Some(&0) {
+                return Err(invalid(
+                    "the proof's RSA key is too large or not minimally encoded",
+                ));
+            }
             let params = if alg == "RS256" {
                 &RSA_PKCS1_2048_8192_SHA256
             } else {

@@ -152,11 +152,31 @@ async fn every_broken_proof_is_refused(b: Backend) {
         ),
         (
             "stale iat",
-            dpop.proof_with(json!({}), with(json!({"iat": now - 120}))),
+            dpop.proof_with(json!({}), with(json!({"iat": now - 62}))),
         ),
         (
             "future iat",
-            dpop.proof_with(json!({}), with(json!({"iat": now + 120}))),
+            dpop.proof_with(json!({}), with(json!({"iat": now + 62}))),
+        ),
+        (
+            "iat at i64::MIN",
+            dpop.proof_with(json!({}), with(json!({"iat": i64::MIN}))),
+        ),
+        (
+            "empty jti",
+            dpop.proof_with(json!({}), with(json!({"jti": ""}))),
+        ),
+        (
+            "jti over 256",
+            dpop.proof_with(json!({}), with(json!({"jti": "j".repeat(257)}))),
+        ),
+        (
+            "crit header",
+            dpop.proof_with(json!({"crit": ["exp"]}), dpop.claims(&htu)),
+        ),
+        (
+            "ES384 alg",
+            dpop.proof_with(json!({"alg": "ES384"}), dpop.claims(&htu)),
         ),
         (
             "no iat",
@@ -234,6 +254,33 @@ async fn a_proof_is_good_once(b: Backend) {
     // A replay with other credentials is refused as well: the jti is spent.
     let other = app.key().create().await;
     assert_eq!(exchange_with(&app, &other, &[&proof]).await.status, 400);
+    // Copies of one fresh proof sent at the same moment: exactly one wins.
+    let proof = dpop.proof(&token_endpoint(&app));
+    let one = [proof.as_str()];
+    let copies = (0..8).map(|_| exchange_with(&app, &key, &one));
+    let statuses: Vec<u16> = futures_util::future::join_all(copies)
+        .await
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        7,
+        "{statuses:?}"
+    );
+    // Within the 60 s window either way, proofs are good.
+    let now = chrono::Utc::now().timestamp();
+    for iat in [now - 58, now + 58] {
+        let mut c = dpop.claims(&token_endpoint(&app));
+        c["iat"] = json!(iat);
+        let r = exchange_with(&app, &key, &[&dpop.proof_with(json!({}), c)]).await;
+        assert_eq!(r.status, 200, "iat {}: {}", iat - now, r.text());
+    }
 }
 
 async fn a_key_can_require_a_proof(b: Backend) {
