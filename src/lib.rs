@@ -33,8 +33,8 @@ use db::Db;
 use keys::cache::{CacheLimits, KeyCache};
 use keys::hash::{HashPool, SecretHasher};
 use keys::service::KeyService;
+use tokenmint_verify::dpop::ProofChecker;
 use tokens::TokenIssuer;
-use tokens::dpop::DpopChecker;
 use tokens::exchange::Exchanger;
 use tokens::limits::Limits;
 use tokens::signing::KeyRing;
@@ -95,7 +95,8 @@ impl AppState {
             usage: usage.clone(),
             cache: cache.clone(),
             limits: limits.clone(),
-            dpop: Arc::new(DpopChecker::new(format!("{}/auth/token", config.issuer))),
+            dpop: Arc::new(ProofChecker::new()),
+            token_endpoint: format!("{}/auth/token", config.issuer),
         };
         let background = background::start(
             &config.database_url,

@@ -11,7 +11,7 @@ use crate::AppState;
 use crate::config::Config;
 use crate::http::cached::{CachedBody, client_has};
 use crate::keys::scope::RESERVED;
-use crate::tokens::dpop::PROOF_ALGS;
+use tokenmint_verify::dpop::PROOF_ALGS;
 
 /// How long verifiers may cache the JWKS. They refetch on an unknown `kid`,
 /// so a new signing key is picked up at once regardless.

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use super::dpop::DpopChecker;
 use super::limits::{Limited, Limits, RateInfo};
 use super::{IssuedToken, TokenIssuer};
 use crate::db::{Db, DbError};
@@ -20,6 +19,7 @@ use crate::keys::hash::HashPool;
 use crate::keys::scope::{self, ScopeRequestError};
 use crate::keys::{ApiKey, KeyStatus, format, store};
 use crate::usage::UsageLog;
+use tokenmint_verify::dpop::{Expected, ProofChecker};
 
 /// How long an address-level `429` (out of failure budget, or holding its
 /// whole share of the argon2 pool) takes to answer.
@@ -105,7 +105,9 @@ pub struct Exchanger {
     pub(crate) usage: Arc<UsageLog>,
     pub(crate) cache: Arc<KeyCache>,
     pub(crate) limits: Arc<Limits>,
-    pub(crate) dpop: Arc<DpopChecker>,
+    pub(crate) dpop: Arc<ProofChecker>,
+    /// The URL DPoP proofs must name (`htu`).
+    pub(crate) token_endpoint: String,
 }
 
 impl Exchanger {
@@ -189,14 +191,19 @@ impl Exchanger {
         self.admit(ip).await?;
         // A proof costs one signature check, no database: checked (and its
         // jti spent) before the credentials.
-        let jkt = match &req.dpop {
-            Some(proof) => Some(
-                self.dpop
-                    .check(proof, "POST", now.timestamp())
-                    .map_err(|e| ExchangeError::InvalidDpopProof(e.0))?,
-            ),
-            None => None,
+        let expected = Expected {
+            method: "POST",
+            url: &self.token_endpoint,
+            now: now.timestamp(),
+            access_token: None,
+            jkt: None,
         };
+        let jkt = req
+            .dpop
+            .as_deref()
+            .map(|proof| self.dpop.check(proof, &expected))
+            .transpose()
+            .map_err(|e| ExchangeError::InvalidDpopProof(e.0))?;
         // Shape and checksum next: a typo costs neither a query nor argon2.
         if !format::api_key_is_well_formed(&self.prefix, &req.api_key)
             || !format::secret_is_well_formed(&self.prefix, &req.api_secret)

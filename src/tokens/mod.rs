@@ -3,9 +3,9 @@
 //!
 //! `exchange` turns an API key into a token; `issue` signs it with the key
 //! from `signing`; `verify` checks one of ours; `limits` are the exchange's
-//! rate limits; `dpop` checks the DPoP proofs that bind a token to a key.
+//! rate limits. DPoP proofs, which bind a token to a key, are checked by
+//! `tokenmint_verify::dpop`, the same code resource servers use.
 
-pub mod dpop;
 pub mod exchange;
 pub mod issue;
 pub mod limits;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 /// The future a [`JwksSource`] returns.
 ///
-/// Not `Send`: awc, actix's client, is single-threaded, and actix-web runs
-/// every handler on its worker's own thread anyway.
-pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + 'a>>;
+/// `Send`, so verification can run on any multi-threaded runtime (axum,
+/// tower) as well as on actix-web's per-thread ones.
+pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Fetched, FetchError>> + Send + 'a>>;
 
 /// Fetches a JSON document from the issuer with an HTTP `GET`: the JWKS,
 /// and the revocation list when revocation polling is on.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use crate::cache::{Cached, KeySet, Policy, Revoked, VerifyKey, parse_revocations};
+use crate::dpop::ProofChecker;
 use crate::rules::{self, ALGORITHMS, AccessClaims, VerifyError};
 use crate::source::JwksSource;
 
@@ -21,8 +22,9 @@ type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
 /// Verifies tokenmint access tokens offline.
 ///
-/// Cheap to clone (one `Arc`); share one per process, e.g. in actix-web's
-/// `app_data`, so all workers use one key cache.
+/// Cheap to clone (one `Arc`); share one per process (actix-web's
+/// `app_data`, axum's state, the tower layer), so all workers use one key
+/// cache and one DPoP replay window. Its futures are `Send`.
 #[derive(Clone)]
 pub struct Verifier {
     inner: Arc<Inner>,
@@ -36,6 +38,8 @@ struct Inner {
     source: Box<dyn JwksSource>,
     keys: Document<KeySet>,
     revocations: Option<(String, Document<Revoked>)>,
+    public_origin: Option<String>,
+    proofs: ProofChecker,
     clock: Clock,
 }
 
@@ -85,10 +89,22 @@ pub struct VerifierBuilder {
     policy: Policy,
     revocation_url: Option<String>,
     revocation_interval: Option<Duration>,
+    public_origin: Option<String>,
     clock: Clock,
 }
 
 impl VerifierBuilder {
+    /// The origin clients reach this service at, e.g.
+    /// `https://orders.example.com` (a trailing `/` is ignored). DPoP proofs
+    /// name the URL the client used (`htu`); behind a TLS-terminating proxy
+    /// or load balancer the service cannot see it, so set this. Without it
+    /// the URL is rebuilt from the request: its scheme as the server sees
+    /// it and its `Host` header.
+    pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
+        self.public_origin = Some(origin.into().trim_end_matches('/').to_owned());
+        self
+    }
+
     /// The JWKS location [default: `{issuer}/.well-known/jwks.json`].
     pub fn jwks_url(mut self, url: impl Into<String>) -> Self {
         self.jwks_url = Some(url.into());
@@ -136,7 +152,7 @@ impl VerifierBuilder {
     }
 
     /// Builds the verifier, fetching through `source` (e.g.
-    /// `AwcSource::new()` with the `actix` feature). Nothing is fetched yet;
+    /// `ReqwestSource::new()` with the `reqwest` feature). Nothing is fetched yet;
     /// call [`Verifier::warm_up`] to fail fast at start-up.
     pub fn build(self, source: impl JwksSource) -> Verifier {
         let mut policy = self.policy;
@@ -165,6 +181,8 @@ impl VerifierBuilder {
                 source: Box::new(source),
                 keys: Document::new(policy),
                 revocations,
+                public_origin: self.public_origin,
+                proofs: ProofChecker::new(),
                 clock: self.clock,
             }),
         }
@@ -187,6 +205,7 @@ impl Verifier {
             },
             revocation_url: None,
             revocation_interval: None,
+            public_origin: None,
             clock: Arc::new(Instant::now),
         }
     }
@@ -199,6 +218,15 @@ impl Verifier {
     /// The expected `aud`.
     pub fn audience(&self) -> &str {
         &self.inner.audience
+    }
+
+    /// The origin DPoP proofs are checked against, if configured.
+    pub fn public_origin(&self) -> Option<&str> {
+        self.inner.public_origin.as_deref()
+    }
+
+    pub(crate) fn proofs(&self) -> &ProofChecker {
+        &self.inner.proofs
     }
 
     /// Checks signature, header and claims, and (when on) the revocation

@@ -287,3 +287,14 @@ fn builder_defaults_and_debug() {
     let dbg = format!("{v:?}");
     assert!(dbg.contains("jwks_url"));
 }
+
+/// axum and tower need `Send` futures; this fails to compile otherwise.
+#[test]
+fn futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    let v = Verifier::builder(ISSUER, AUDIENCE).build(FakeSource::new(jwks(&[])));
+    send(&v.verify("t"));
+    send(&v.verify_with_scopes("t", &["a"]));
+    send(&v.warm_up());
+    send(&v.authenticate(&crate::Presented::default()));
+}

@@ -1,7 +1,9 @@
-//! DPoP proofs at the token endpoint (RFC 9449 §4, SPEC §10.3): the proof's
-//! header, signature and claims are checked, its `jti` is remembered for the
-//! window in which the proof could be replayed, and the RFC 7638 thumbprint
-//! of its key becomes the token's `cnf.jkt`.
+//! DPoP proofs (RFC 9449 §4): the proof's header, signature and claims are
+//! checked, its `jti` is remembered for the window in which the proof could
+//! be replayed, and the RFC 7638 thumbprint of its key is returned. The
+//! tokenmint server checks proofs at its token endpoint with this, and the
+//! [`Verifier`](crate::Verifier) checks them beside DPoP-bound tokens
+//! (`ath`, `cnf.jkt`), so both sides agree on what a valid proof is.
 
 use std::time::Duration;
 
@@ -15,13 +17,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use moka::sync::Cache;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
 
 /// The proof's `typ` (RFC 9449 §4.2).
 const PROOF_TYPE: &str = "dpop+jwt";
-/// Signature algorithms a proof may use; discovery lists them.
+/// Signature algorithms a proof may use; discovery and `WWW-Authenticate`
+/// (`algs`) list them.
 pub const PROOF_ALGS: &[&str] = &["ES256", "RS256", "PS256", "EdDSA", "Ed25519"];
 /// How far `iat` may be from now, either way.
-const IAT_WINDOW_SECONDS: i64 = 60;
+pub const IAT_WINDOW_SECONDS: i64 = 60;
 /// A proof is usable from `iat − window` to `iat + window`: its `jti` is
 /// kept that long, and a little more.
 const REPLAY_TTL: Duration = Duration::from_secs(2 * IAT_WINDOW_SECONDS as u64 + 5);
@@ -39,7 +43,8 @@ const MAX_PROOF_BYTES: usize = 8 * 1024;
 /// symmetric key).
 const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-/// Why a proof was refused; the text goes into `error_description`.
+/// Why a proof was refused; the text is safe to show the client (it goes
+/// into `error_description`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidProof(pub &'static str);
@@ -54,43 +59,90 @@ struct ProofClaims {
     htu: Option<String>,
     iat: Option<i64>,
     jti: Option<String>,
+    ath: Option<String>,
 }
 
-/// Checks proofs for one token endpoint and remembers their `jti`s.
-pub struct DpopChecker {
-    token_endpoint: String,
+/// What a proof must match: the request it came with and, at a resource
+/// server, the token it came with.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    /// The request's method (`htm`).
+    pub method: &'a str,
+    /// The request's URL (`htu`); query and fragment are ignored on both
+    /// sides, and both are compared after RFC 3986 normalisation (scheme
+    /// and host case, default port, dot segments).
+    pub url: &'a str,
+    /// Now, in seconds since the epoch.
+    pub now: i64,
+    /// The access token presented with the proof: its hash must be the
+    /// proof's `ath` (RFC 9449 §4.3 check 11). `None` at a token endpoint.
+    pub access_token: Option<&'a str>,
+    /// The token's `cnf.jkt`: the proof's key must have this thumbprint.
+    pub jkt: Option<&'a str>,
+}
+
+/// Checks proofs and remembers their `jti`s for the replay window. One per
+/// process (it is `Sync`); the window is per process too, so replicas of a
+/// service each keep their own.
+pub struct ProofChecker {
     seen: Cache<[u8; 32], ()>,
 }
 
-impl DpopChecker {
-    /// `token_endpoint` is the URL a proof's `htu` must name.
-    pub fn new(token_endpoint: String) -> Self {
+impl Default for ProofChecker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for ProofChecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProofChecker")
+            .field("remembered", &self.seen.entry_count())
+            .finish()
+    }
+}
+
+impl ProofChecker {
+    /// An empty replay window.
+    pub fn new() -> Self {
         Self {
-            token_endpoint,
             seen: Cache::builder().time_to_live(REPLAY_TTL).build(),
         }
     }
 
-    /// Checks a proof sent with `method` to the token endpoint at `now`
-    /// (seconds) and returns the thumbprint of its key.
-    pub fn check(&self, proof: &str, method: &str, now: i64) -> Result<String, InvalidProof> {
+    /// Checks `proof` against `expected` and returns the thumbprint of its
+    /// key. Only a proof that passes every check spends its `jti`.
+    pub fn check(&self, proof: &str, expected: &Expected<'_>) -> Result<String, InvalidProof> {
         // Everything that costs no signature check first, so a proof that is
         // wrong anyway costs only parsing.
         let (parts, jwk, claims) = parsed(proof)?;
-        if claims.htm.as_deref() != Some(method) {
+        if claims.htm.as_deref() != Some(expected.method) {
             return Err(invalid("htm does not match the request method"));
         }
         let htu = claims.htu.ok_or(invalid("the proof has no htu"))?;
-        if without_query(&htu) != self.token_endpoint {
-            return Err(invalid("htu is not this token endpoint"));
+        if !same_resource(&htu, expected.url) {
+            return Err(invalid("htu does not match the request URL"));
         }
         let iat = claims.iat.ok_or(invalid("the proof has no integer iat"))?;
-        if now.abs_diff(iat) > IAT_WINDOW_SECONDS.unsigned_abs() {
+        if expected.now.abs_diff(iat) > IAT_WINDOW_SECONDS.unsigned_abs() {
             return Err(invalid("iat is too far from now"));
         }
         let jti = claims.jti.filter(|j| !j.is_empty() && j.len() <= 256);
         let jti = jti.ok_or(invalid("the proof has no jti (1-256 characters)"))?;
+        if let Some(token) = expected.access_token {
+            let ath = claims.ath.ok_or(invalid("the proof has no ath"))?;
+            if !bool::from(ath.as_bytes().ct_eq(access_token_hash(token).as_bytes())) {
+                return Err(invalid("ath is not the hash of the access token"));
+            }
+        }
         let jkt = thumbprint(&jwk)?;
+        if let Some(bound) = expected.jkt
+            && !bool::from(bound.as_bytes().ct_eq(jkt.as_bytes()))
+        {
+            return Err(invalid(
+                "the proof's key is not the one the token is bound to",
+            ));
+        }
         // Keyed by key and jti: one client cannot use up another's jti.
         let id = digest(&SHA256, format!("{jkt}.{jti}").as_bytes());
         let mut seen_id = [0u8; 32];
@@ -109,6 +161,29 @@ impl DpopChecker {
             return Err(invalid("the proof's jti was used before"));
         }
         Ok(jkt)
+    }
+}
+
+/// `ath`: base64url(SHA-256(access token)) (RFC 9449 §4.2).
+pub fn access_token_hash(token: &str) -> String {
+    B64.encode(digest(&SHA256, token.as_bytes()))
+}
+
+/// Whether `htu` names the resource at `url`: both without query and
+/// fragment, after the normalisation of RFC 3986 §6.2.2–6.2.3 (what the
+/// `url` crate's parser does: lower-case scheme and host, no default port,
+/// resolved dot segments, an empty path as `/`).
+fn same_resource(htu: &str, url: &str) -> bool {
+    let normal = |s: &str| {
+        url::Url::parse(without_query(s)).ok().filter(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.username().is_empty()
+                && u.password().is_none()
+        })
+    };
+    match (normal(htu), normal(url)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
     }
 }
 

@@ -56,14 +56,73 @@ fn htu_is_compared_without_query_or_fragment() {
 }
 
 #[test]
+fn htu_matches_after_rfc_3986_normalisation() {
+    let same = |a, b| same_resource(a, b);
+    assert!(same(
+        "https://API.example/orders",
+        "https://api.example/orders"
+    ));
+    assert!(same(
+        "HTTPS://api.example:443/orders",
+        "https://api.example/orders"
+    ));
+    assert!(same(
+        "http://api.example:80/a/../orders?x=1#f",
+        "http://api.example/orders"
+    ));
+    assert!(same("https://api.example", "https://api.example/"));
+    assert!(!same(
+        "https://api.example/orders",
+        "http://api.example/orders"
+    ));
+    assert!(!same(
+        "https://api.example:8443/orders",
+        "https://api.example/orders"
+    ));
+    assert!(!same(
+        "https://api.example/orders/",
+        "https://api.example/orders"
+    ));
+    assert!(!same(
+        "https://api.example/Orders",
+        "https://api.example/orders"
+    ));
+    assert!(!same(
+        "https://u@api.example/orders",
+        "https://api.example/orders"
+    ));
+    assert!(!same(
+        "ftp://api.example/orders",
+        "ftp://api.example/orders"
+    ));
+    assert!(!same("orders", "orders"));
+}
+
+#[test]
+fn ath_is_the_base64url_sha256_of_the_token() {
+    // RFC 9449 §7.1's example token and its ath.
+    assert_eq!(
+        access_token_hash("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+        "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+    );
+}
+
+#[test]
 fn junk_is_refused_before_any_signature_work() {
-    let checker = DpopChecker::new("http://t/auth/token".into());
+    let checker = ProofChecker::new();
+    let expected = Expected {
+        method: "POST",
+        url: "http://t/auth/token",
+        now: 0,
+        access_token: None,
+        jkt: None,
+    };
     for proof in ["", "a.b", "a.b.c.d", "!!.??.**"] {
-        assert!(checker.check(proof, "POST", 0).is_err(), "{proof:.20}");
+        assert!(checker.check(proof, &expected).is_err(), "{proof:.20}");
     }
     let big = format!("{}.e30.sig", "e".repeat(MAX_PROOF_BYTES));
     assert_eq!(
-        checker.check(&big, "POST", 0),
+        checker.check(&big, &expected),
         Err(InvalidProof("the proof is too large"))
     );
 }

@@ -1,4 +1,4 @@
-//! `AwcSource` against a real HTTP issuer on 127.0.0.1: JWKS with ETag and
+//! `ReqwestSource` against a real HTTP issuer on 127.0.0.1: JWKS with ETag and
 //! max-age, rotation, revocation polling, and failures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +12,7 @@ use actix_web::http::header::{CACHE_CONTROL, ETAG, IF_NONE_MATCH, LOCATION};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use common::*;
 use serde_json::{Value, json};
-use tokenmint_verify::{AwcSource, Verifier, VerifyError};
+use tokenmint_verify::{ReqwestSource, Verifier, VerifyError};
 
 #[derive(Default)]
 struct Issuer {
@@ -119,7 +119,7 @@ async fn verifies_tokens_of_every_algorithm_over_http() {
     issuer.set_jwks(jwks(&[&es, &rs, &ed]));
     let (base, state, handle) = start(issuer).await;
 
-    let v = Verifier::builder(format!("{base}/"), AUDIENCE).build(AwcSource::new());
+    let v = Verifier::builder(format!("{base}/"), AUDIENCE).build(ReqwestSource::new());
     v.warm_up().await.unwrap();
     for key in [&es, &rs, &ed] {
         let claims = v.verify(&key.token(&issued_by(&base))).await.unwrap();
@@ -143,7 +143,7 @@ async fn rotation_and_conditional_refresh() {
     let (base, state, handle) = start(issuer).await;
     let v = Verifier::builder(&base, AUDIENCE)
         .min_refresh_interval(Duration::from_millis(200))
-        .build(AwcSource::new().timeout(Duration::from_secs(2)));
+        .build(ReqwestSource::with_timeout(Duration::from_secs(2)));
     v.verify(&old.token(&issued_by(&base))).await.unwrap();
 
     // Past max-age=1 the copy is revalidated with its ETag: 304, still valid.
@@ -175,7 +175,7 @@ async fn revocations_are_polled_over_http() {
     let (base, state, handle) = start(issuer).await;
     let v = Verifier::builder(&base, AUDIENCE)
         .revocation_polling(Duration::from_millis(300))
-        .build(AwcSource::new());
+        .build(ReqwestSource::new());
     let token = key.token(&issued_by(&base));
     v.verify(&token).await.unwrap();
 
@@ -195,7 +195,7 @@ async fn fetch_failures_are_reported() {
     let warm = |url: String| async move {
         Verifier::builder(base_of(&url), AUDIENCE)
             .jwks_url(url)
-            .build(AwcSource::new().timeout(Duration::from_secs(2)))
+            .build(ReqwestSource::with_timeout(Duration::from_secs(2)))
             .warm_up()
             .await
     };
@@ -205,7 +205,7 @@ async fn fetch_failures_are_reported() {
         (format!("{base}/huge"), ""),
         (format!("{base}/missing"), "404"),
         ("http://127.0.0.1:1/jwks.json".to_owned(), ""),
-        // Without an awc TLS feature, https cannot work: an error, not a hang.
+        // A TLS handshake with a plain-HTTP server: an error, not a hang.
         (
             format!("{}/jwks.json", base.replace("http://", "https://")),
             "",
