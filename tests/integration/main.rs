@@ -17,3 +17,4 @@ mod ops;
 mod token;
 mod token_errors;
 mod usage;
+mod verifier;

@@ -52,6 +52,37 @@ impl Resp {
     }
 }
 
+/// Sends a request to any URL; repeated header names are all sent.
+pub async fn request(
+    client: &awc::Client,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Resp {
+    let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = client.request(method, url);
+    for (k, v) in headers {
+        req = req.append_header((*k, *v));
+    }
+    let mut res = match body {
+        Some(b) => req.send_body(b).await,
+        None => req.send().await,
+    }
+    .expect("request");
+    let body = res
+        .body()
+        .limit(4 * 1024 * 1024)
+        .await
+        .expect("body")
+        .to_vec();
+    Resp {
+        status: res.status().as_u16(),
+        headers: res.headers().clone(),
+        body,
+    }
+}
+
 impl TestApp {
     /// Sends a request with optional bearer token, headers and raw body.
     pub async fn send(
@@ -61,29 +92,8 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Resp {
-        let method = actix_web::http::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
-        for (k, v) in headers {
-            req = req.insert_header((*k, *v));
-        }
-        let mut res = match body {
-            Some(b) => req.send_body(b).await,
-            None => req.send().await,
-        }
-        .expect("request");
-        let body = res
-            .body()
-            .limit(4 * 1024 * 1024)
-            .await
-            .expect("body")
-            .to_vec();
-        Resp {
-            status: res.status().as_u16(),
-            headers: res.headers().clone(),
-            body,
-        }
+        let url = format!("{}{}", self.base, path);
+        request(&self.client, method, &url, headers, body).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {

@@ -104,10 +104,23 @@ impl DpopKey {
         self.proof_with(json!({}), self.claims(htu))
     }
 
-    /// The claims of a good proof, to alter.
+    /// The claims of a good proof for the token endpoint, to alter.
     pub fn claims(&self, htu: &str) -> Value {
         json!({"htm": "POST", "htu": htu, "iat": chrono::Utc::now().timestamp(),
                "jti": uuid::Uuid::new_v4().to_string()})
+    }
+
+    /// The claims of a good proof for `method url` at a resource server,
+    /// presenting `token` (`ath`), to alter.
+    pub fn resource_claims(&self, method: &str, url: &str, token: &str) -> Value {
+        let ath = B64.encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            token.as_bytes(),
+        ));
+        let mut c = self.claims(url);
+        c["htm"] = json!(method);
+        c["ath"] = json!(ath);
+        c
     }
 
     /// A proof whose header is the good one with `header` merged over it
