@@ -50,6 +50,10 @@ pub struct Config {
     /// An extra listener for `/healthz`, `/readyz` and `/metrics` only, not
     /// counted against `max_connections`.
     pub ops_bind: Option<SocketAddr>,
+    /// Redis shared by the replicas (`TOKENMINT_REDIS_URL`), if any.
+    pub redis_url: Option<String>,
+    /// Starts every Redis key (`TOKENMINT_REDIS_PREFIX`).
+    pub redis_prefix: String,
 }
 
 /// A configuration error: one line that names the variable.
@@ -83,6 +87,8 @@ const VARIABLES: &[(&str, &str)] = &[
     ("TOKENMINT_USAGE_RETENTION_DAYS", "usage_retention_days"),
     ("TOKENMINT_MAX_CONNECTIONS", "max_connections"),
     ("TOKENMINT_OPS_BIND", "ops_bind"),
+    ("TOKENMINT_REDIS_URL", "redis_url"),
+    ("TOKENMINT_REDIS_PREFIX", "redis_prefix"),
 ];
 
 /// Raw values by variable name, from the file and then the environment.
@@ -232,12 +238,31 @@ impl Config {
                 .map(Some)
                 .map_err(|_| format!("expected HOST:PORT such as 127.0.0.1:9090, got {v:?}"))
         })?;
+        let redis_url = raw.parse("TOKENMINT_REDIS_URL", None, |v| {
+            if v.starts_with("rediss://") {
+                return Err("rediss:// (TLS) is not supported yet: use redis:// on a private network or through a TLS tunnel".to_owned());
+            }
+            redis::Client::open(v)
+                .map(|_| Some(v.to_owned()))
+                .map_err(|_| "expected redis://[user:password@]host[:port][/db]".to_owned())
+        })?;
+        let redis_prefix = raw.parse("TOKENMINT_REDIS_PREFIX", "tokenmint:".to_owned(), |v| {
+            if v.is_empty()
+                || v.len() > 64
+                || v.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err("1-64 characters without spaces".to_owned());
+            }
+            Ok(v.to_owned())
+        })?;
         if ops_bind == Some(bind) {
             return Err(ConfigError(
                 "TOKENMINT_OPS_BIND: must differ from TOKENMINT_BIND".into(),
             ));
         }
         Ok(Self {
+            redis_url,
+            redis_prefix,
             body_timeout_seconds,
             usage_retention_days,
             max_connections,

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod background;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -34,6 +35,8 @@ use keys::cache::{CacheLimits, KeyCache};
 use keys::hash::{HashPool, SecretHasher};
 use keys::service::KeyService;
 use tokenmint_verify::dpop::ProofChecker;
+
+use crate::cluster::Redis;
 use tokens::TokenIssuer;
 use tokens::exchange::Exchanger;
 use tokens::limits::Limits;
@@ -61,6 +64,13 @@ impl AppState {
     /// is generated if the folder is empty) and the argon2 pool.
     pub fn build(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url)?;
+        let redis = match &config.redis_url {
+            Some(url) => Some(Arc::new(
+                Redis::new(url, &config.redis_prefix)
+                    .map_err(|e| anyhow::anyhow!("TOKENMINT_REDIS_URL: {e}"))?,
+            )),
+            None => None,
+        };
         let ttl = Duration::from_secs(u64::from(config.token_ttl_seconds));
         let ring = KeyRing::load_or_generate(&config.keys_dir, config.signing_alg, ttl)
             .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
@@ -97,6 +107,7 @@ impl AppState {
             limits: limits.clone(),
             dpop: Arc::new(ProofChecker::new()),
             token_endpoint: format!("{}/auth/token", config.issuer),
+            redis,
         };
         let background = background::start(
             &config.database_url,

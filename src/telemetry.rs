@@ -55,6 +55,7 @@ struct Metrics {
     usage_flush: Histogram,
     usage_flushes: Family<Outcome, Counter>,
     usage_dropped: Counter,
+    redis_up: Gauge,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -119,7 +120,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Exchanges left out of per-key usage because too many keys were busy between two flushes",
         usage_dropped.clone(),
     );
+    let redis_up = Gauge::default();
+    registry.register(
+        "redis_up",
+        "1 when the last call to Redis succeeded; 0 when it failed, none was made yet, or no Redis is configured",
+        redis_up.clone(),
+    );
     Metrics {
+        redis_up,
         registry,
         usage_flush,
         usage_flushes,
@@ -133,6 +141,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         pool,
     }
 });
+
+/// Whether Redis answered the last call.
+pub fn redis_up(up: bool) {
+    METRICS.redis_up.set(i64::from(up));
+}
 
 /// Counts one exchange outcome (`issued`, `invalid_client`, …).
 pub fn exchange_outcome(outcome: &'static str) {

@@ -19,7 +19,11 @@ use crate::keys::hash::HashPool;
 use crate::keys::scope::{self, ScopeRequestError};
 use crate::keys::{ApiKey, KeyStatus, format, store};
 use crate::usage::UsageLog;
-use tokenmint_verify::dpop::{Expected, ProofChecker};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use tokenmint_verify::dpop::{Expected, ProofChecker, REPLAY_TTL};
+
+use crate::cluster::Redis;
 
 /// How long an address-level `429` (out of failure budget, or holding its
 /// whole share of the argon2 pool) takes to answer.
@@ -108,9 +112,34 @@ pub struct Exchanger {
     pub(crate) dpop: Arc<ProofChecker>,
     /// The URL DPoP proofs must name (`htu`).
     pub(crate) token_endpoint: String,
+    /// Shares spent DPoP `jti`s with the other replicas, when configured.
+    pub(crate) redis: Option<Arc<Redis>>,
 }
 
 impl Exchanger {
+    /// Checks a DPoP proof, spends its `jti` here and, with Redis, for the
+    /// whole cluster; returns its key's thumbprint. Redis being down leaves
+    /// replay protection per replica rather than failing the exchange.
+    async fn spend_proof(
+        &self,
+        proof: &str,
+        expected: &Expected<'_>,
+    ) -> Result<String, ExchangeError> {
+        let checked = self
+            .dpop
+            .check(proof, expected)
+            .map_err(|e| ExchangeError::InvalidDpopProof(e.0))?;
+        if let Some(redis) = &self.redis {
+            let key = format!("dpop:{}", B64.encode(checked.replay_id));
+            if redis.set_new(&key, REPLAY_TTL).await == Some(false) {
+                return Err(ExchangeError::InvalidDpopProof(
+                    "the proof's jti was used before",
+                ));
+            }
+        }
+        Ok(checked.jkt)
+    }
+
     /// A failure that spends a unit of the address's failure budget.
     fn deny(&self, ip: IpAddr, key: Option<&ApiKey>, reason: &'static str) -> ExchangeError {
         self.limits.record_failure(ip);
@@ -198,12 +227,10 @@ impl Exchanger {
             access_token: None,
             jkt: None,
         };
-        let jkt = req
-            .dpop
-            .as_deref()
-            .map(|proof| self.dpop.check(proof, &expected))
-            .transpose()
-            .map_err(|e| ExchangeError::InvalidDpopProof(e.0))?;
+        let jkt = match req.dpop.as_deref() {
+            Some(proof) => Some(self.spend_proof(proof, &expected).await?),
+            None => None,
+        };
         // Shape and checksum next: a typo costs neither a query nor argon2.
         if !format::api_key_is_well_formed(&self.prefix, &req.api_key)
             || !format::secret_is_well_formed(&self.prefix, &req.api_secret)

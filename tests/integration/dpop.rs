@@ -354,3 +354,106 @@ async fn a_key_can_require_a_proof(b: Backend) {
     // Default: not required.
     assert_eq!(app.key().create().await.body["require_dpop"], false);
 }
+
+/// Whether the shared Redis answers on 127.0.0.1:6379. CI (`CI` set) must
+/// have it; elsewhere the test says loudly that it is skipped.
+fn redis_available() -> bool {
+    let up = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:6379".parse().unwrap(),
+        std::time::Duration::from_secs(1),
+    )
+    .is_ok();
+    if !up {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but Redis does not answer on 127.0.0.1:6379"
+        );
+        eprintln!("\n*** REDIS TEST SKIPPED: nothing answers on 127.0.0.1:6379 ***\n");
+    }
+    up
+}
+
+/// With Redis, a proof spent at one replica is refused at every other.
+/// Without it, or while it is unreachable, each replica remembers its own
+/// and exchanges go on; when it is back, sharing resumes without a restart.
+#[actix_web::test]
+async fn replicas_share_spent_proofs_through_redis() {
+    use crate::common::proxy::Proxy;
+    if !redis_available() {
+        return;
+    }
+    let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap());
+    let url = format!("redis://{}", proxy.addr);
+    // A prefix of this run's own: tests never see each other's keys.
+    let prefix = format!("tokenmint-test-{}:", uuid::Uuid::new_v4());
+    let a = TestApp::builder(Backend::Sqlite)
+        .var("TOKENMINT_REDIS_URL", &url)
+        .var("TOKENMINT_REDIS_PREFIX", &prefix)
+        .build()
+        .await;
+    let b = a
+        .replica_builder()
+        .var("TOKENMINT_REDIS_URL", &url)
+        .var("TOKENMINT_REDIS_PREFIX", &prefix)
+        .build()
+        .await;
+    let alone = a.replica().await;
+    let key = a.key().create().await;
+    let dpop = DpopKey::es256();
+    let htu = token_endpoint(&a);
+    let metric = |text: String| {
+        text.lines()
+            .find(|l| l.starts_with("tokenmint_redis_up "))
+            .map(str::to_owned)
+    };
+
+    let proof = dpop.proof(&htu);
+    assert_eq!(exchange_with(&a, &key, &[&proof]).await.status, 200);
+    let replay = exchange_with(&b, &key, &[&proof]).await;
+    replay.assert_oauth_error(400, "invalid_dpop_proof");
+    assert!(replay.text().contains("used before"), "{}", replay.text());
+    assert_eq!(
+        metric(a.get("/metrics", None).await.text()).as_deref(),
+        Some("tokenmint_redis_up 1")
+    );
+    // A replica without Redis knows only its own proofs: the control case.
+    assert_eq!(exchange_with(&alone, &key, &[&proof]).await.status, 200);
+
+    // Redis gone: exchanges go on, replay protection per replica, metric 0.
+    proxy.set_open(false);
+    for _ in 0..3 {
+        let proof = dpop.proof(&htu);
+        let started = std::time::Instant::now();
+        let r = exchange_with(&a, &key, &[&proof]).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        exchange_with(&a, &key, &[&proof])
+            .await
+            .assert_oauth_error(400, "invalid_dpop_proof");
+    }
+    assert_eq!(
+        metric(a.get("/metrics", None).await.text()).as_deref(),
+        Some("tokenmint_redis_up 0")
+    );
+
+    // Back: sharing resumes by itself within a few seconds.
+    proxy.set_open(true);
+    let mut shared = false;
+    for _ in 0..50 {
+        let proof = dpop.proof(&htu);
+        assert_eq!(exchange_with(&a, &key, &[&proof]).await.status, 200);
+        if exchange_with(&b, &key, &[&proof]).await.status == 400 {
+            shared = true;
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        shared,
+        "replicas did not share proofs again after Redis came back"
+    );
+    assert_eq!(
+        metric(a.get("/metrics", None).await.text()).as_deref(),
+        Some("tokenmint_redis_up 1")
+    );
+}

@@ -28,7 +28,7 @@ pub const PROOF_ALGS: &[&str] = &["ES256", "RS256", "PS256", "EdDSA", "Ed25519"]
 pub const IAT_WINDOW_SECONDS: i64 = 60;
 /// A proof is usable from `iat − window` to `iat + window`: its `jti` is
 /// kept that long, and a little more.
-const REPLAY_TTL: Duration = Duration::from_secs(2 * IAT_WINDOW_SECONDS as u64 + 5);
+pub const REPLAY_TTL: Duration = Duration::from_secs(2 * IAT_WINDOW_SECONDS as u64 + 5);
 /// Remembered `jti`s at most (the gate reads moka's count, which may lag a
 /// little). When full, new proofs are refused rather than old ones
 /// forgotten: the cache has no size bound of its own, so nothing is evicted
@@ -81,6 +81,17 @@ pub struct Expected<'a> {
     pub jkt: Option<&'a str>,
 }
 
+/// A proof that passed: its key's thumbprint, and the id under which its
+/// `jti` is remembered (SHA-256 of thumbprint and `jti`), for a store shared
+/// with other processes to remember too, for [`REPLAY_TTL`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proof {
+    /// The RFC 7638 thumbprint of the proof's key.
+    pub jkt: String,
+    /// The replay id.
+    pub replay_id: [u8; 32],
+}
+
 /// Checks proofs and remembers their `jti`s for the replay window. One per
 /// process (it is `Sync`); the window is per process too, so replicas of a
 /// service each keep their own.
@@ -110,9 +121,9 @@ impl ProofChecker {
         }
     }
 
-    /// Checks `proof` against `expected` and returns the thumbprint of its
-    /// key. Only a proof that passes every check spends its `jti`.
-    pub fn check(&self, proof: &str, expected: &Expected<'_>) -> Result<String, InvalidProof> {
+    /// Checks `proof` against `expected`. Only a proof that passes every
+    /// check spends its `jti` (in this process; see [`Proof::replay_id`]).
+    pub fn check(&self, proof: &str, expected: &Expected<'_>) -> Result<Proof, InvalidProof> {
         // Everything that costs no signature check first, so a proof that is
         // wrong anyway costs only parsing.
         let (parts, jwk, claims) = parsed(proof)?;
@@ -160,7 +171,10 @@ impl ProofChecker {
         if !self.seen.entry(seen_id).or_insert_with(|| ()).is_fresh() {
             return Err(invalid("the proof's jti was used before"));
         }
-        Ok(jkt)
+        Ok(Proof {
+            jkt,
+            replay_id: seen_id,
+        })
     }
 }
 

@@ -18,6 +18,7 @@ use tokenmint::keys::request::CreateKeyRequest;
 
 pub mod client;
 pub mod dpop;
+pub mod proxy;
 pub use client::Resp;
 
 /// Which database a test runs on.
@@ -227,6 +228,11 @@ impl TestApp {
 
     /// A second replica: another server on the same database and signing keys.
     pub async fn replica(&self) -> TestApp {
+        self.replica_builder().build().await
+    }
+
+    /// A [`Self::replica`] to configure further.
+    pub fn replica_builder(&self) -> TestAppBuilder {
         let keys = self.dir.path().join("keys").display().to_string();
         let backend = if self.pg.is_some() {
             Backend::Postgres
@@ -237,8 +243,6 @@ impl TestApp {
             .var("DATABASE_URL", &self.database_url)
             .var("TOKENMINT_KEYS_DIR", &keys)
             .var("TOKENMINT_ISSUER", &self.base)
-            .build()
-            .await
     }
 
     /// A server with the default test configuration.
