@@ -36,13 +36,26 @@ impl ResponseError for AuthError {
 }
 
 /// What the request presents, copied out: the future must not borrow it.
+/// The scheme and host are the connection's and the `Host` header's, not
+/// `Forwarded`/`X-Forwarded-*` (which any client can send, and which would
+/// let a proof made for another origin pass): behind a proxy, configure a
+/// [public origin](crate::VerifierBuilder::public_origin).
 fn presented(req: &HttpRequest) -> Presented {
     let text = |v: &HeaderValue| v.to_str().unwrap_or_default().to_owned();
-    let info = req.connection_info();
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(text)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()));
     Presented {
         method: req.method().as_str().to_owned(),
-        scheme: info.scheme().to_owned(),
-        host: Some(info.host().to_owned()),
+        scheme: scheme.to_owned(),
+        host,
         path: req.path().to_owned(),
         authorization: req.headers().get(header::AUTHORIZATION).map(text),
         dpop: req.headers().get_all("dpop").map(text).collect(),
@@ -112,10 +125,13 @@ mod tests {
     }
 
     #[test]
-    fn the_request_url_comes_from_connection_info() {
+    fn the_request_url_ignores_forwarded_headers() {
         let req = TestRequest::post()
             .uri("/orders?page=2")
             .insert_header((header::HOST, "api.example"))
+            .insert_header(("x-forwarded-host", "evil.example"))
+            .insert_header(("x-forwarded-proto", "https"))
+            .insert_header(("forwarded", "host=evil.example;proto=https"))
             .insert_header(("dpop", "a"))
             .append_header(("dpop", "b"))
             .to_http_request();
