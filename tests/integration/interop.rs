@@ -63,39 +63,30 @@ fn node_has(packages: &[&str]) -> bool {
     )
 }
 
-/// Runs a Node script from tests/interop (off this thread: it calls our
-/// server back) and returns the JSON it prints; fails the test with its
-/// output otherwise.
+/// Runs a Node script from tests/interop; see [`json_output`].
 async fn node(script: &str, args: Vec<String>, what: &str) -> serde_json::Value {
-    let script = format!("{NODE_DIR}/{script}");
-    let out = actix_web::web::block(move || {
-        Command::new("node")
-            .current_dir(NODE_DIR)
-            .arg(script)
-            .args(&args)
-            .output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{what}:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut command = Command::new("node");
+    command
+        .current_dir(NODE_DIR)
+        .arg(format!("{NODE_DIR}/{script}"))
+        .args(args);
+    json_output(command, what).await
 }
 
-/// Runs a Python script (off this thread: it calls our server back) and
-/// returns the JSON it prints; fails the test with its output otherwise.
+/// Runs a Python script; see [`json_output`].
 async fn python(script: &str, args: Vec<String>, what: &str) -> serde_json::Value {
-    let script = script.to_owned();
-    let out =
-        actix_web::web::block(move || Command::new("python3").arg(script).args(&args).output())
-            .await
-            .unwrap()
-            .unwrap();
+    let mut command = Command::new("python3");
+    command.arg(script).args(args);
+    json_output(command, what).await
+}
+
+/// Runs `command` off this thread (it calls our server back) and returns
+/// the JSON it prints; fails the test with its output otherwise.
+async fn json_output(mut command: Command, what: &str) -> serde_json::Value {
+    let out = actix_web::web::block(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(
         out.status.success(),
         "{what}:\n{}{}",

@@ -11,7 +11,9 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
-use tokenmint_verify::{AuthLayer, Authenticated, RequiredScope, ReqwestSource, Scoped, Verifier};
+use tokenmint_verify::{
+    AccessClaims, AuthLayer, Authenticated, RequiredScope, ReqwestSource, Scoped, Verifier,
+};
 
 use crate::common::client::request;
 use crate::common::dpop::DpopKey;
@@ -22,16 +24,16 @@ impl RequiredScope for OrdersRead {
     const SCOPES: &'static [&'static str] = &["orders:read"];
 }
 
-fn answer(auth: &Authenticated) -> Value {
-    json!({"client_id": auth.client_id, "bound": auth.cnf.is_some()})
+fn answer(claims: &AccessClaims) -> Value {
+    json!({"client_id": claims.client_id, "bound": claims.cnf.is_some()})
 }
 
 async fn actix_orders(auth: Scoped<OrdersRead>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({"client_id": auth.client_id, "bound": auth.cnf.is_some()}))
+    HttpResponse::Ok().json(answer(&auth))
 }
 
 async fn axum_orders(auth: Scoped<OrdersRead>) -> Json<Value> {
-    Json(json!({"client_id": auth.client_id, "bound": auth.cnf.is_some()}))
+    Json(answer(&auth))
 }
 
 async fn tower_orders(Extension(auth): Extension<Authenticated>) -> Json<Value> {
