@@ -65,6 +65,16 @@ pub enum ApiKeyCommand {
         /// Refuse exchanges without a DPoP proof.
         #[arg(long)]
         require_dpop: bool,
+        /// secret (default), private_key_jwt (with --jwks) or federated
+        /// (with --federation).
+        #[arg(long)]
+        credential_type: Option<String>,
+        /// A file holding the key's public JWK set (`{"keys": [...]}`).
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<std::path::PathBuf>,
+        /// A file holding the key's federation rules (a JSON array).
+        #[arg(long, value_name = "FILE")]
+        federation: Option<std::path::PathBuf>,
     },
     /// List keys, newest first.
     List {
@@ -125,6 +135,13 @@ fn key_service(config: &Config) -> anyhow::Result<KeyService> {
     ))
 }
 
+/// A JSON document from a file named on the command line.
+fn read_json(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
 async fn api_key(cmd: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
     let keys = key_service(&config)?;
     match cmd {
@@ -135,6 +152,9 @@ async fn api_key(cmd: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
             subject,
             expires_at,
             require_dpop,
+            credential_type,
+            jwks,
+            federation,
         } => {
             let now = now_micros();
             let request = CreateKeyRequest {
@@ -144,6 +164,9 @@ async fn api_key(cmd: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
                 subject,
                 expires_at,
                 require_dpop: Some(require_dpop),
+                credential_type,
+                jwks: jwks.as_deref().map(read_json).transpose()?,
+                federation: federation.as_deref().map(read_json).transpose()?,
                 ..CreateKeyRequest::default()
             };
             let new = request.validate_into(&keys.rules(now)).map_err(describe)?;
@@ -153,7 +176,7 @@ async fn api_key(cmd: ApiKeyCommand, config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             print(&ApiKeyWithSecret {
                 key: key.view(now_micros()),
-                api_secret: secret.expose_secret().to_owned(),
+                api_secret: secret.map(|s| s.expose_secret().to_owned()),
             })
         }
         ApiKeyCommand::List { status, limit } => {

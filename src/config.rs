@@ -54,6 +54,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Starts every Redis key (`TOKENMINT_REDIS_PREFIX`).
     pub redis_prefix: String,
+    /// External issuers whose tokens may be exchanged
+    /// (`TOKENMINT_FEDERATION_ISSUERS`), exactly as their `iss`.
+    pub federation_issuers: Vec<String>,
 }
 
 /// A configuration error: one line that names the variable.
@@ -89,6 +92,7 @@ const VARIABLES: &[(&str, &str)] = &[
     ("TOKENMINT_OPS_BIND", "ops_bind"),
     ("TOKENMINT_REDIS_URL", "redis_url"),
     ("TOKENMINT_REDIS_PREFIX", "redis_prefix"),
+    ("TOKENMINT_FEDERATION_ISSUERS", "federation_issuers"),
 ];
 
 /// Raw values by variable name, from the file and then the environment.
@@ -255,12 +259,15 @@ impl Config {
             }
             Ok(v.to_owned())
         })?;
+        let federation_issuers =
+            raw.parse("TOKENMINT_FEDERATION_ISSUERS", Vec::new(), parse_issuers)?;
         if ops_bind == Some(bind) {
             return Err(ConfigError(
                 "TOKENMINT_OPS_BIND: must differ from TOKENMINT_BIND".into(),
             ));
         }
         Ok(Self {
+            federation_issuers,
             redis_url,
             redis_prefix,
             body_timeout_seconds,
@@ -284,6 +291,32 @@ impl Config {
             log_format,
         })
     }
+}
+
+/// Issuer URLs separated by spaces or commas, kept exactly as written
+/// (they are compared with `iss` as strings): `https`, or `http` on a
+/// loopback host for development; no query or fragment.
+fn parse_issuers(v: &str) -> Result<Vec<String>, String> {
+    let mut issuers: Vec<String> = Vec::new();
+    for text in v.split([' ', ',', '\n', '\t']).filter(|s| !s.is_empty()) {
+        let url = url::Url::parse(text).map_err(|_| format!("{text:?} is not a URL"))?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+        if !scheme_ok || url.query().is_some() || url.fragment().is_some() || url.username() != "" {
+            return Err(format!(
+                "{text:?}: issuers must be https URLs without query or fragment (http only on loopback)"
+            ));
+        }
+        if !issuers.iter().any(|i| i == text) {
+            issuers.push(text.to_owned());
+        }
+    }
+    Ok(issuers)
 }
 
 fn read_file(path: &Path) -> Result<BTreeMap<&'static str, String>, ConfigError> {
@@ -362,6 +395,7 @@ impl Config {
             prefix: self.key_prefix.clone(),
             allowed_scopes: self.allowed_scopes.clone(),
             max_ttl_seconds: self.token_ttl_seconds,
+            federation_issuers: self.federation_issuers.clone(),
         }
     }
 }

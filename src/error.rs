@@ -90,6 +90,12 @@ pub enum OAuthError {
 }
 
 impl OAuthError {
+    /// Every refusal of a token exchange (RFC 8693 §2.2.2), whatever the
+    /// reason: one answer, so it tells a prober nothing.
+    pub fn subject_token_refused() -> Self {
+        Self::InvalidRequest("the subject_token was not accepted for this client_id".into())
+    }
+
     fn parts(&self) -> (&'static str, String) {
         match self {
             Self::InvalidRequest(d) => ("invalid_request", d.clone()),
@@ -102,7 +108,7 @@ impl OAuthError {
             Self::InvalidDpopProof(d) => ("invalid_dpop_proof", d.clone()),
             Self::UnsupportedGrantType => (
                 "unsupported_grant_type",
-                "only grant_type=client_credentials is supported".into(),
+                "grant_type must be client_credentials or urn:ietf:params:oauth:grant-type:token-exchange".into(),
             ),
             Self::UnsupportedMediaType => (
                 "invalid_request",
@@ -168,6 +174,7 @@ impl From<ExchangeError> for OAuthError {
     fn from(e: ExchangeError) -> Self {
         match e {
             ExchangeError::InvalidClient => Self::InvalidClient { basic: false },
+            ExchangeError::SubjectTokenRefused => Self::subject_token_refused(),
             ExchangeError::InvalidScope(d) => Self::InvalidScope(d),
             ExchangeError::InvalidTarget => Self::InvalidTarget,
             ExchangeError::InvalidDpopProof(d) => Self::InvalidDpopProof(d.into()),
@@ -290,6 +297,11 @@ impl From<KeyError> for ApiError {
             KeyError::NotFound => Self::NotFound,
             KeyError::Revoked => Self::Conflict("the key is revoked and cannot be changed".into()),
             KeyError::Busy => Self::Unavailable,
+            KeyError::NoSecret => Self::Conflict(
+                "this key has no secret: it authenticates with private_key_jwt or federation"
+                    .into(),
+            ),
+            KeyError::Invalid(i) => Self::Validation(i.0),
             KeyError::Db(d) => d.into(),
             KeyError::Hash(h) => Self::Internal(h.to_string()),
         }

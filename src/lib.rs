@@ -39,7 +39,9 @@ use tokenmint_verify::dpop::ProofChecker;
 use crate::cluster::Redis;
 use tokens::TokenIssuer;
 use tokens::exchange::Exchanger;
+use tokens::federation::Federation;
 use tokens::limits::Limits;
+use tokens::replay::SeenOnce;
 use tokens::signing::KeyRing;
 use usage::UsageLog;
 
@@ -107,7 +109,9 @@ impl AppState {
             limits: limits.clone(),
             dpop: Arc::new(ProofChecker::new()),
             token_endpoint: format!("{}/auth/token", config.issuer),
+            seen: SeenOnce::new(redis.clone()),
             redis,
+            federation: Federation::new(&config.federation_issuers),
         };
         let background = background::start(
             &config.database_url,

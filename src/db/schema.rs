@@ -23,6 +23,9 @@ diesel::table! {
         last_used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
         require_dpop -> Bool,
+        credential_type -> Text,
+        jwks -> Nullable<Text>,
+        federation -> Text,
     }
 }
 

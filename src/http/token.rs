@@ -1,6 +1,8 @@
-//! `POST /auth/token`: the client-credentials grant in its three forms. The
-//! [`TokenRequest`] extractor turns any of them into the domain's
-//! [`ExchangeRequest`]; the handler exchanges and answers.
+//! `POST /auth/token`: the client-credentials grant (JSON, or the OAuth
+//! form with a secret by Basic or in the body, or a `private_key_jwt`
+//! assertion) and the RFC 8693 token exchange. The [`TokenRequest`]
+//! extractor turns any of them into the domain's [`ExchangeRequest`]; the
+//! handler exchanges and answers.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -19,7 +21,9 @@ use super::extract::{media_type, read_oauth_body};
 use crate::AppState;
 use crate::error::{OAuthError, rate_limit_headers};
 use crate::keys::now_micros;
-use crate::tokens::exchange::ExchangeRequest;
+use crate::tokens::assertion::JWT_BEARER;
+use crate::tokens::exchange::{Credential, ExchangeRequest};
+use crate::tokens::federation::{ACCESS_TOKEN_TYPE, SUBJECT_TOKEN_TYPES, TOKEN_EXCHANGE};
 
 /// The JSON form. Unknown members are ignored, as OAuth asks of parameters.
 /// No `Debug`: it holds the secret in the clear until it is wrapped.
@@ -38,17 +42,35 @@ pub struct JsonTokenRequest {
     pub resource: Option<String>,
 }
 
-/// The OAuth form (RFC 6749 §4.4.2), client authenticated with HTTP Basic or
-/// with `client_id`/`client_secret` in the body (not both). A parameter may
-/// appear once.
+/// The OAuth form (RFC 6749 §4.4.2). `client_credentials`: the client
+/// authenticates with HTTP Basic, with `client_id`/`client_secret` in the
+/// body, or with a `private_key_jwt` assertion (RFC 7523), exactly one of
+/// them. Token exchange (RFC 8693): `subject_token`, `subject_token_type`
+/// and `client_id` (the key to act as). A parameter may appear once.
 #[derive(Default, ToSchema)]
 pub struct FormTokenRequest {
     #[schema(value_type = GrantType, required = true)]
     pub grant_type: Option<String>,
+    /// The api_key (for an assertion: optional, and then its `iss`).
     #[schema(value_type = String)]
     pub client_id: Option<String>,
     #[schema(value_type = String, format = Password)]
     pub client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    #[schema(value_type = String)]
+    pub client_assertion_type: Option<String>,
+    /// A JWT signed with one of the key's registered keys.
+    #[schema(value_type = String)]
+    pub client_assertion: Option<String>,
+    /// The external token to exchange (token exchange only).
+    #[schema(value_type = String)]
+    pub subject_token: Option<String>,
+    /// `urn:ietf:params:oauth:token-type:jwt` or `…:id_token`.
+    #[schema(value_type = String)]
+    pub subject_token_type: Option<String>,
+    /// Only `urn:ietf:params:oauth:token-type:access_token`.
+    #[schema(value_type = String)]
+    pub requested_token_type: Option<String>,
     /// Space-separated subset of the key's scopes; all of them if absent.
     #[schema(value_type = String)]
     pub scope: Option<String>,
@@ -59,12 +81,14 @@ pub struct FormTokenRequest {
     pub resource: Option<String>,
 }
 
-/// The grant we serve.
+/// The grants we serve.
 #[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
 #[allow(dead_code)]
 pub enum GrantType {
+    #[schema(rename = "client_credentials")]
     ClientCredentials,
+    #[schema(rename = "urn:ietf:params:oauth:grant-type:token-exchange")]
+    TokenExchange,
 }
 
 /// The success body (RFC 6749 §5.1).
@@ -80,13 +104,24 @@ pub struct TokenResponse<'a> {
     pub expires_in: i64,
     /// The granted scopes, space-separated.
     pub scope: &'a str,
+    /// Token exchange only (RFC 8693 §2.2.1):
+    /// `urn:ietf:params:oauth:token-type:access_token`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// The parameters, whichever form they came in.
+#[derive(Default)]
 struct Params {
     grant_type: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
+    subject_token: Option<String>,
+    subject_token_type: Option<String>,
+    requested_token_type: Option<String>,
+    actor_token: Option<String>,
     scope: Option<String>,
     audience: Option<String>,
     resource: Option<String>,
@@ -103,18 +138,25 @@ fn parse_json(body: &[u8]) -> Result<Params, OAuthError> {
         scope: b.scope,
         audience: b.audience,
         resource: b.resource,
+        ..Params::default()
     })
 }
 
 fn parse_form(body: &[u8]) -> Result<Params, OAuthError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|_| OAuthError::InvalidRequest("the body is not valid form encoding".into()))?;
-    let mut f = FormTokenRequest::default();
+    let mut f = Params::default();
     for (name, value) in pairs {
         let slot = match name.as_str() {
             "grant_type" => &mut f.grant_type,
             "client_id" => &mut f.client_id,
             "client_secret" => &mut f.client_secret,
+            "client_assertion_type" => &mut f.client_assertion_type,
+            "client_assertion" => &mut f.client_assertion,
+            "subject_token" => &mut f.subject_token,
+            "subject_token_type" => &mut f.subject_token_type,
+            "requested_token_type" => &mut f.requested_token_type,
+            "actor_token" => &mut f.actor_token,
             "scope" => &mut f.scope,
             "audience" => &mut f.audience,
             "resource" => &mut f.resource,
@@ -131,14 +173,7 @@ fn parse_form(body: &[u8]) -> Result<Params, OAuthError> {
             )));
         }
     }
-    Ok(Params {
-        grant_type: f.grant_type,
-        client_id: f.client_id,
-        client_secret: f.client_secret,
-        scope: f.scope,
-        audience: f.audience,
-        resource: f.resource,
-    })
+    Ok(f)
 }
 
 /// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`.
@@ -192,6 +227,8 @@ pub struct TokenRequest {
     /// Whether the client authenticated with HTTP Basic (errors then carry
     /// `WWW-Authenticate: Basic`).
     pub basic: bool,
+    /// An RFC 8693 token exchange (the answer names `issued_token_type`).
+    pub token_exchange: bool,
 }
 
 impl TokenRequest {
@@ -222,29 +259,20 @@ impl TokenRequest {
         } else {
             parse_form(&body)?
         };
-        match params.grant_type.as_deref().filter(|g| !g.is_empty()) {
-            Some("client_credentials") => {}
-            None if is_json => {}
+        let token_exchange = match params.grant_type.as_deref().filter(|g| !g.is_empty()) {
+            Some("client_credentials") => false,
+            None if is_json => false,
+            Some(TOKEN_EXCHANGE) if !is_json => true,
             None => return Err(OAuthError::InvalidRequest("grant_type is required".into())),
             Some(_) => return Err(OAuthError::UnsupportedGrantType),
-        }
+        };
         let dpop = dpop_proof(&req)?;
         let basic = basic_credentials(&req)?;
         let used_basic = basic.is_some();
-        let body_has_credentials = params.client_id.is_some() || params.client_secret.is_some();
-        let (api_key, api_secret) = match basic {
-            // RFC 6749 §2.3: one authentication method per request.
-            Some(_) if body_has_credentials => {
-                return Err(OAuthError::InvalidRequest(
-                    "send client credentials either with HTTP Basic or in the body, not both"
-                        .into(),
-                ));
-            }
-            Some(pair) => pair,
-            None => match (params.client_id.take(), params.client_secret.take()) {
-                (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => (k, s),
-                _ => return Err(OAuthError::InvalidClient { basic: false }),
-            },
+        let credential = if token_exchange {
+            subject_token(&mut params, used_basic)?
+        } else {
+            client_credentials(&mut params, basic)?
         };
         let audience = match (params.audience.take(), params.resource.take()) {
             (Some(a), Some(r)) if a != r => {
@@ -256,15 +284,98 @@ impl TokenRequest {
         };
         Ok(Self {
             exchange: ExchangeRequest {
-                api_key,
-                api_secret: SecretString::from(api_secret),
+                credential,
                 scope: params.scope,
                 audience,
                 client_ip,
                 dpop,
             },
             basic: used_basic,
+            token_exchange,
         })
+    }
+}
+
+/// The client authentication of a `client_credentials` request: HTTP
+/// Basic, a secret in the body, or an assertion; exactly one (RFC 6749
+/// §2.3, RFC 7521 §4.2).
+fn client_credentials(
+    params: &mut Params,
+    basic: Option<(String, String)>,
+) -> Result<Credential, OAuthError> {
+    let has_assertion = params.client_assertion.is_some() || params.client_assertion_type.is_some();
+    if has_assertion {
+        if basic.is_some() || params.client_secret.is_some() {
+            return Err(OAuthError::InvalidRequest(
+                "send one client authentication method: an assertion, HTTP Basic or client_secret"
+                    .into(),
+            ));
+        }
+        if params.client_assertion_type.as_deref() != Some(JWT_BEARER) {
+            return Err(OAuthError::InvalidRequest(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
+        }
+        let assertion = params.client_assertion.take().ok_or_else(|| {
+            OAuthError::InvalidRequest("client_assertion is required with its type".into())
+        })?;
+        return Ok(Credential::Assertion {
+            client_id: params.client_id.take(),
+            assertion,
+        });
+    }
+    let body_has_credentials = params.client_id.is_some() || params.client_secret.is_some();
+    let (api_key, api_secret) = match basic {
+        // RFC 6749 §2.3: one authentication method per request.
+        Some(_) if body_has_credentials => {
+            return Err(OAuthError::InvalidRequest(
+                "send client credentials either with HTTP Basic or in the body, not both".into(),
+            ));
+        }
+        Some(pair) => pair,
+        None => match (params.client_id.take(), params.client_secret.take()) {
+            (Some(k), Some(s)) if !k.is_empty() && !s.is_empty() => (k, s),
+            _ => return Err(OAuthError::InvalidClient { basic: false }),
+        },
+    };
+    Ok(Credential::Secret {
+        api_key,
+        api_secret: SecretString::from(api_secret),
+    })
+}
+
+/// The parameters of a token exchange (RFC 8693 §2.1). The workload holds
+/// no secret of ours, so none may be sent; every refusal is the one
+/// undistinguished `invalid_request` of §2.2.2.
+fn subject_token(params: &mut Params, basic: bool) -> Result<Credential, OAuthError> {
+    let refused = OAuthError::subject_token_refused;
+    if basic
+        || params.client_secret.is_some()
+        || params.client_assertion.is_some()
+        || params.actor_token.is_some()
+    {
+        return Err(refused());
+    }
+    if !params
+        .subject_token_type
+        .as_deref()
+        .is_some_and(|t| SUBJECT_TOKEN_TYPES.contains(&t))
+    {
+        return Err(refused());
+    }
+    if params
+        .requested_token_type
+        .as_deref()
+        .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
+    {
+        return Err(refused());
+    }
+    match (params.client_id.take(), params.subject_token.take()) {
+        (Some(client_id), Some(subject_token)) => Ok(Credential::Federated {
+            client_id,
+            subject_token,
+        }),
+        _ => Err(refused()),
     }
 }
 
@@ -339,6 +450,7 @@ pub async fn exchange_token(
         },
         expires_in: issued.expires_in,
         scope: &issued.scope,
+        issued_token_type: request.token_exchange.then_some(ACCESS_TOKEN_TYPE),
     }))
 }
 

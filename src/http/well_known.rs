@@ -11,7 +11,9 @@ use crate::AppState;
 use crate::config::Config;
 use crate::http::cached::{CachedBody, client_has};
 use crate::keys::scope::RESERVED;
+use crate::tokens::federation::TOKEN_EXCHANGE;
 use tokenmint_verify::dpop::PROOF_ALGS;
+use tokenmint_verify::jws::ALG_NAMES;
 
 /// How long verifiers may cache the JWKS. They refetch on an unknown `kid`,
 /// so a new signing key is picked up at once regardless.
@@ -94,14 +96,15 @@ impl DiscoveryDocument {
             jwks_uri: format!("{base}/.well-known/jwks.json"),
             introspection_endpoint: format!("{base}/auth/introspect"),
             revocation_list_uri: format!("{base}/auth/revocations"),
-            grant_types_supported: vec!["client_credentials"],
+            grant_types_supported: vec!["client_credentials", TOKEN_EXCHANGE],
             token_endpoint_auth_methods_supported: vec![
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
             ],
             introspection_endpoint_auth_methods_supported: vec!["bearer"],
             response_types_supported: vec![],
-            token_endpoint_auth_signing_alg_values_supported: vec![],
+            token_endpoint_auth_signing_alg_values_supported: ALG_NAMES.to_vec(),
             access_token_signing_alg_values_supported: vec![config.signing_alg.as_str()],
             dpop_signing_alg_values_supported: PROOF_ALGS.to_vec(),
             scopes_supported: config.allowed_scopes.as_ref().map(|catalog| {

@@ -1,6 +1,7 @@
 //! API keys: their formats, argon2 hashing, storage and lifecycle.
 
 pub mod cache;
+pub mod credentials;
 pub mod format;
 pub mod hash;
 pub mod request;
@@ -17,6 +18,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::net::canonical_ip;
+use credentials::{ClientJwks, CredentialType, FederationRule};
+use std::sync::Arc;
 
 /// `live` or `test`: part of the key, the secret and every token.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -93,6 +96,13 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Exchanges must carry a DPoP proof (RFC 9449).
     pub require_dpop: bool,
+    /// A secret, registered public keys, or federation only. Keys without
+    /// a secret have an empty `secret_hash`.
+    pub credential_type: CredentialType,
+    /// The public keys of a `private_key_jwt` key.
+    pub jwks: Option<Arc<ClientJwks>>,
+    /// Which external tokens may act as this key.
+    pub federation: Vec<FederationRule>,
 }
 
 impl std::fmt::Debug for ApiKey {
@@ -159,6 +169,9 @@ impl ApiKey {
                 .previous_secret_live(now)
                 .and(self.previous_secret_expires_at),
             require_dpop: self.require_dpop,
+            credential_type: self.credential_type,
+            jwks: self.jwks.as_ref().map(|j| j.json.clone()),
+            federation: self.federation.clone(),
         }
     }
 }
@@ -191,6 +204,13 @@ pub struct ApiKeyView {
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     /// Exchanges without a DPoP proof are refused (`400 invalid_dpop_proof`).
     pub require_dpop: bool,
+    /// `secret`, `private_key_jwt` or `federated`.
+    pub credential_type: CredentialType,
+    /// The registered public JWK set of a `private_key_jwt` key, else null.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    /// Federation rules (RFC 8693 token exchange).
+    pub federation: Vec<FederationRule>,
 }
 
 /// The create and rotate answers: the view plus the secret, shown this once.
@@ -198,8 +218,10 @@ pub struct ApiKeyView {
 pub struct ApiKeyWithSecret {
     #[serde(flatten)]
     pub key: ApiKeyView,
-    /// The secret, shown this once and never again.
-    pub api_secret: String,
+    /// The secret, shown this once and never again; absent for keys
+    /// without one (`private_key_jwt`, `federated`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_secret: Option<String>,
 }
 
 /// "Now", truncated to the microsecond precision both databases keep, so a

@@ -14,8 +14,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use super::credentials::{self, ClientJwks, CredentialType, FederationRule};
 use super::rules::{self, Rules};
 use super::{Environment, scope};
+use std::sync::Arc;
 
 /// One invalid field.
 #[derive(Clone, Debug, serde::Serialize, PartialEq, Eq, ToSchema)]
@@ -138,6 +140,21 @@ pub struct CreateKeyRequest {
     /// Refuse exchanges without a DPoP proof (RFC 9449) [false].
     #[garde(skip)]
     pub require_dpop: Option<bool>,
+    /// `secret` (default), `private_key_jwt` (needs `jwks`; no secret is
+    /// issued) or `federated` (needs `federation`; no secret).
+    #[garde(skip)]
+    #[schema(value_type = Option<CredentialType>)]
+    pub credential_type: Option<String>,
+    /// The public keys of a `private_key_jwt` key: `{"keys": [...]}`, 1–5
+    /// EC P-256, RSA (≥ 2048 bits) or Ed25519 JWKs, each with a `kid` when
+    /// there are several.
+    #[garde(skip)]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    /// Federation rules (at most 20), each naming a trusted issuer.
+    #[garde(skip)]
+    #[schema(value_type = Option<Vec<FederationRule>>)]
+    pub federation: Option<Value>,
     /// Members we do not know: refused, each named.
     #[serde(flatten)]
     #[garde(skip)]
@@ -184,6 +201,14 @@ pub struct UpdateKeyRequest {
     /// Refuse exchanges without a DPoP proof (RFC 9449).
     #[garde(skip)]
     pub require_dpop: Option<bool>,
+    /// Replaces the public keys of a `private_key_jwt` key (its rotation).
+    #[garde(skip)]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    /// Replaces the federation rules.
+    #[garde(skip)]
+    #[schema(value_type = Option<Vec<FederationRule>>)]
+    pub federation: Option<Value>,
     /// Members we do not know, or that cannot be changed: refused, each named.
     #[serde(flatten)]
     #[garde(skip)]
@@ -221,6 +246,9 @@ pub struct NewKey {
     pub claims: Map<String, Value>,
     pub metadata: Map<String, Value>,
     pub require_dpop: bool,
+    pub credential_type: CredentialType,
+    pub jwks: Option<Arc<ClientJwks>>,
+    pub federation: Vec<FederationRule>,
 }
 
 /// A validated PATCH: only what is present changes.
@@ -236,6 +264,8 @@ pub struct KeyUpdate {
     pub expires_at: Patch<DateTime<Utc>>,
     pub metadata: Option<Map<String, Value>>,
     pub require_dpop: Option<bool>,
+    pub jwks: Option<Arc<ClientJwks>>,
+    pub federation: Option<Vec<FederationRule>>,
 }
 
 impl KeyUpdate {
@@ -255,6 +285,8 @@ impl KeyUpdate {
             (self.expires_at != Patch::Absent, "expires_at"),
             (self.metadata.is_some(), "metadata"),
             (self.require_dpop.is_some(), "require_dpop"),
+            (self.jwks.is_some(), "jwks"),
+            (self.federation.is_some(), "federation"),
         ]
         .into_iter()
         .filter_map(|(set, name)| set.then_some(name))
@@ -262,13 +294,16 @@ impl KeyUpdate {
     }
 }
 
-/// garde's report plus every unknown member, or nothing when all is well.
+/// garde's report, the credential checks and every unknown member, or
+/// nothing when all is well.
 fn checked(
     report: Result<(), garde::Report>,
+    credentials: Vec<FieldError>,
     unknown: &BTreeMap<String, Value>,
     fixed: bool,
 ) -> Result<(), Invalid> {
     let mut errors = report.err().map(|r| Invalid::from(r).0).unwrap_or_default();
+    errors.extend(credentials);
     errors.extend(rules::unknown_fields(unknown, fixed));
     if errors.is_empty() {
         Ok(())
@@ -281,11 +316,76 @@ fn small(n: Option<i64>) -> Option<u32> {
     n.and_then(|v| u32::try_from(v).ok())
 }
 
+/// A field error.
+fn field(name: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: name.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Parses `jwks` and `federation` when present, collecting their errors.
+fn credential_fields(
+    jwks: Option<&Value>,
+    federation: Option<&Value>,
+    rules: &Rules,
+    errors: &mut Vec<FieldError>,
+) -> (Option<Arc<ClientJwks>>, Option<Vec<FederationRule>>) {
+    let jwks = jwks.and_then(|v| {
+        ClientJwks::parse(v)
+            .map_err(|e| errors.push(field("jwks", e)))
+            .ok()
+    });
+    let federation = federation.and_then(|v| {
+        credentials::parse_rules(v, &rules.policy.federation_issuers)
+            .map_err(|e| errors.push(field("federation", e)))
+            .ok()
+    });
+    (jwks, federation)
+}
+
 impl CreateKeyRequest {
     /// Validates against `rules` and converts to domain values.
     pub fn validate_into(self, rules: &Rules) -> Result<NewKey, Invalid> {
-        checked(self.validate_with(rules), &self.unknown, false)?;
+        let mut errors = Vec::new();
+        let credential_type = match self.credential_type.as_deref() {
+            None => Some(CredentialType::Secret),
+            Some(t) => CredentialType::parse(t).or_else(|| {
+                errors.push(field(
+                    "credential_type",
+                    "must be secret, private_key_jwt or federated",
+                ));
+                None
+            }),
+        };
+        let (jwks, federation) = credential_fields(
+            self.jwks.as_ref(),
+            self.federation.as_ref(),
+            rules,
+            &mut errors,
+        );
+        match credential_type {
+            Some(CredentialType::PrivateKeyJwt) if self.jwks.is_none() => {
+                errors.push(field("jwks", "a private_key_jwt key needs its public keys"));
+            }
+            Some(CredentialType::Secret | CredentialType::Federated) if self.jwks.is_some() => {
+                errors.push(field("jwks", "only private_key_jwt keys have jwks"));
+            }
+            Some(CredentialType::Federated)
+                if self.federation.is_none() || federation.as_ref().is_some_and(Vec::is_empty) =>
+            {
+                errors.push(field(
+                    "federation",
+                    "a federated key needs at least one rule",
+                ));
+            }
+            _ => {}
+        }
+        checked(self.validate_with(rules), errors, &self.unknown, false)?;
         Ok(NewKey {
+            credential_type: credential_type.unwrap_or_default(),
+            jwks,
+            federation: federation.unwrap_or_default(),
             name: self.name.unwrap_or_default(),
             scopes: scope::dedup(self.scopes.unwrap_or_default()),
             subject: self.subject,
@@ -309,8 +409,17 @@ impl CreateKeyRequest {
 impl UpdateKeyRequest {
     /// Validates against `rules` and converts to domain values.
     pub fn validate_into(self, rules: &Rules) -> Result<KeyUpdate, Invalid> {
-        checked(self.validate_with(rules), &self.unknown, true)?;
+        let mut errors = Vec::new();
+        let (jwks, federation) = credential_fields(
+            self.jwks.as_ref(),
+            self.federation.as_ref(),
+            rules,
+            &mut errors,
+        );
+        checked(self.validate_with(rules), errors, &self.unknown, true)?;
         Ok(KeyUpdate {
+            jwks,
+            federation,
             name: self.name.flatten(),
             scopes: self.scopes.map(scope::dedup),
             allowed_ips: self.allowed_ips.map(rules::networks),
@@ -331,7 +440,7 @@ impl UpdateKeyRequest {
 impl RotateKeyRequest {
     /// Validates and returns the grace period in seconds.
     pub fn validate_into(self, rules: &Rules) -> Result<u32, Invalid> {
-        checked(self.validate_with(rules), &self.unknown, false)?;
+        checked(self.validate_with(rules), Vec::new(), &self.unknown, false)?;
         Ok(small(self.grace_period_seconds).unwrap_or(0))
     }
 }

@@ -86,6 +86,7 @@ const AUDIENCE_SCHEMES: &[&str] = &["https", "http", "urn"];
 /// Fields of a key that exist but cannot be changed by a PATCH.
 const NOT_PATCHABLE: &[&str] = &[
     "id",
+    "credential_type",
     "api_key",
     "api_secret",
     "subject",
@@ -104,6 +105,8 @@ pub struct KeyPolicy {
     pub prefix: String,
     pub allowed_scopes: Option<Vec<String>>,
     pub max_ttl_seconds: u32,
+    /// `TOKENMINT_FEDERATION_ISSUERS`: the issuers rules may name.
+    pub federation_issuers: Vec<String>,
 }
 
 /// The validation context: the server's policy and the current time.

@@ -7,8 +7,9 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::credentials::CredentialType;
 use super::hash::{HashPool, HasherError, PoolBusy};
-use super::request::{KeyUpdate, NewKey};
+use super::request::{FieldError, Invalid, KeyUpdate, NewKey};
 use super::rules::{KeyPolicy, Rules};
 use super::store::{self, KeyChanges, KeyFilter, Position};
 use super::{ApiKey, format, now_micros};
@@ -24,6 +25,12 @@ pub enum KeyError {
     Revoked,
     #[error("argon2 pool busy")]
     Busy,
+    /// `rotate` on a key that has no secret.
+    #[error("the key has no secret to rotate")]
+    NoSecret,
+    /// A PATCH that does not fit the key's credential type.
+    #[error("invalid change")]
+    Invalid(Invalid),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -86,10 +93,16 @@ impl KeyService {
         req: NewKey,
         actor: Actor,
         now: DateTime<Utc>,
-    ) -> Result<(ApiKey, SecretString), KeyError> {
+    ) -> Result<(ApiKey, Option<SecretString>), KeyError> {
         let environment = req.environment;
-        let secret = format::new_api_secret(&self.policy.prefix, environment);
-        let secret_hash = self.hashes.hash(secret.clone()).await??;
+        // Keys that prove themselves otherwise get no secret at all.
+        let (secret, secret_hash) = if req.credential_type.has_secret() {
+            let secret = format::new_api_secret(&self.policy.prefix, environment);
+            let hash = self.hashes.hash(secret.clone()).await??;
+            (Some(secret), hash)
+        } else {
+            (None, String::new())
+        };
         let id = Uuid::new_v4();
         let key = ApiKey {
             id,
@@ -113,6 +126,9 @@ impl KeyService {
             last_used_at: None,
             revoked_at: None,
             require_dpop: req.require_dpop,
+            credential_type: req.credential_type,
+            jwks: req.jwks,
+            federation: req.federation,
         };
         let stored = key.clone();
         self.db
@@ -173,7 +189,15 @@ impl KeyService {
                         return Err(KeyError::Revoked);
                     }
                     let fields = patch.fields();
+                    check_credentials(&key, &patch)?;
                     let changes = KeyChanges {
+                        jwks: match &patch.jwks {
+                            Some(j) => Some(j.json.to_string()),
+                            None => key.jwks.as_ref().map(|j| j.json.to_string()),
+                        },
+                        federation: store::rules_json(
+                            patch.federation.as_deref().unwrap_or(&key.federation),
+                        ),
                         name: patch.name.unwrap_or(key.name),
                         scopes: patch.scopes.unwrap_or(key.scopes).join(" "),
                         allowed_ips: store::join_ips(&patch.allowed_ips.unwrap_or(key.allowed_ips)),
@@ -225,6 +249,9 @@ impl KeyService {
         let current = self.get(id).await?;
         if current.revoked_at.is_some() {
             return Err(KeyError::Revoked);
+        }
+        if !current.credential_type.has_secret() {
+            return Err(KeyError::NoSecret);
         }
         let secret = format::new_api_secret(&self.policy.prefix, current.environment);
         let new_hash = self.hashes.hash(secret.clone()).await??;
@@ -289,4 +316,23 @@ impl KeyService {
         self.changed(&key);
         Ok(key)
     }
+}
+
+/// A PATCH of `jwks` or `federation` must fit the key's (fixed) type.
+fn check_credentials(key: &ApiKey, patch: &KeyUpdate) -> Result<(), KeyError> {
+    let refuse = |field: &str, message: &str| {
+        Err(KeyError::Invalid(Invalid(vec![FieldError {
+            field: field.to_owned(),
+            message: message.to_owned(),
+        }])))
+    };
+    if patch.jwks.is_some() && key.credential_type != CredentialType::PrivateKeyJwt {
+        return refuse("jwks", "only private_key_jwt keys have jwks");
+    }
+    if key.credential_type == CredentialType::Federated
+        && patch.federation.as_ref().is_some_and(Vec::is_empty)
+    {
+        return refuse("federation", "a federated key needs at least one rule");
+    }
+    Ok(())
 }

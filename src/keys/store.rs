@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::credentials::{ClientJwks, CredentialType, FederationRule};
 use super::{ApiKey, Environment, KeyStatus};
 use crate::db::schema::api_keys::{self, dsl};
 use crate::db::{DbConnection, DbError};
@@ -34,6 +35,9 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<NaiveDateTime>,
     pub revoked_at: Option<NaiveDateTime>,
     pub require_dpop: bool,
+    pub credential_type: String,
+    pub jwks: Option<String>,
+    pub federation: String,
 }
 
 /// The columns a PATCH may change. `None` writes NULL.
@@ -50,6 +54,8 @@ pub struct KeyChanges {
     pub metadata: String,
     pub expires_at: Option<NaiveDateTime>,
     pub require_dpop: bool,
+    pub jwks: Option<String>,
+    pub federation: String,
     pub updated_at: NaiveDateTime,
 }
 
@@ -97,6 +103,9 @@ impl ApiKeyRow {
             last_used_at: key.last_used_at.map(naive),
             revoked_at: key.revoked_at.map(naive),
             require_dpop: key.require_dpop,
+            credential_type: key.credential_type.as_str().to_owned(),
+            jwks: key.jwks.as_ref().map(|j| j.json.to_string()),
+            federation: rules_json(&key.federation),
         }
     }
 
@@ -119,8 +128,26 @@ impl ApiKeyRow {
                 .transpose()
                 .map_err(|_| corrupt(what, &self.id))
         };
+        let credential_type = CredentialType::parse(&self.credential_type)
+            .ok_or_else(|| corrupt("credential_type", &self.id))?;
+        // Parsed once per read, so exchanges use ready keys.
+        let jwks = self
+            .jwks
+            .as_deref()
+            .map(|text| {
+                serde_json::from_str(text)
+                    .ok()
+                    .and_then(|v| ClientJwks::parse(&v).ok())
+                    .ok_or_else(|| corrupt("jwks", &self.id))
+            })
+            .transpose()?;
+        let federation: Vec<FederationRule> =
+            serde_json::from_str(&self.federation).map_err(|_| corrupt("federation", &self.id))?;
         Ok(ApiKey {
             id,
+            credential_type,
+            jwks,
+            federation,
             claims: object(&self.claims, "claims")?,
             metadata: object(&self.metadata, "metadata")?,
             rate_limit_per_minute: small(self.rate_limit_per_minute, "rate_limit_per_minute")?,
@@ -143,6 +170,11 @@ impl ApiKeyRow {
             previous_secret_hash: self.previous_secret_hash,
         })
     }
+}
+
+/// The stored form of federation rules.
+pub fn rules_json(rules: &[FederationRule]) -> String {
+    serde_json::to_string(rules).unwrap_or_else(|_| "[]".into())
 }
 
 /// Space-separated CIDRs.

@@ -1,9 +1,14 @@
-//! The token exchange: an `api_key`/`api_secret` pair in, a signed access
-//! token out. HTTP-free, so it can be tested and benchmarked on its own.
+//! The token exchange: a client's credential in, a signed access token out.
+//! The credential is an `api_key`/`api_secret` pair, a `private_key_jwt`
+//! assertion, or an external token matching the key's federation rules.
+//! HTTP-free, so it can be tested and benchmarked on its own.
 //!
 //! Warm path (a key and secret seen recently): no database round trip and no
 //! argon2, only an HMAC, a cache lookup and one signature. Cold path: one
-//! indexed read and one argon2 verify on the dedicated pool.
+//! indexed read and one argon2 verify on the dedicated pool. Assertions and
+//! external tokens cost one signature check more than the warm path and no
+//! argon2; their keys come from the cached record or the issuer's cached
+//! JWKS.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,16 +28,41 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use tokenmint_verify::dpop::{Expected, ProofChecker, REPLAY_TTL};
 
+use super::assertion;
+use super::claims::replay_ttl;
+use super::federation::Federation;
+use super::replay::{Replay, SeenOnce};
 use crate::cluster::Redis;
+use crate::keys::credentials::CredentialType;
+use tokenmint_verify::jws::UnverifiedJwt;
 
 /// How long an address-level `429` (out of failure budget, or holding its
 /// whole share of the argon2 pool) takes to answer.
 pub const ADDRESS_LIMIT_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// How the client proves which key it is.
+pub enum Credential {
+    /// `api_key` and `api_secret` (client_secret_basic/post, or JSON).
+    Secret {
+        api_key: String,
+        api_secret: SecretString,
+    },
+    /// A `private_key_jwt` client assertion, with the `client_id` the
+    /// client also sent, if any.
+    Assertion {
+        client_id: Option<String>,
+        assertion: String,
+    },
+    /// An external token to exchange for a token of `client_id`.
+    Federated {
+        client_id: String,
+        subject_token: String,
+    },
+}
+
 /// A request as the transport hands it over.
 pub struct ExchangeRequest {
-    pub api_key: String,
-    pub api_secret: SecretString,
+    pub credential: Credential,
     pub scope: Option<String>,
     pub audience: Option<String>,
     pub client_ip: IpAddr,
@@ -54,6 +84,10 @@ pub struct Exchanged {
 pub enum ExchangeError {
     #[error("invalid client")]
     InvalidClient,
+    /// A token exchange refused for any reason of RFC 8693 §2.2.2; one
+    /// case, like `InvalidClient`.
+    #[error("the subject token was not accepted")]
+    SubjectTokenRefused,
     #[error("invalid scope: {0}")]
     InvalidScope(String),
     #[error("invalid target")]
@@ -75,6 +109,7 @@ impl ExchangeError {
     pub fn outcome(&self) -> &'static str {
         match self {
             Self::InvalidClient => "invalid_client",
+            Self::SubjectTokenRefused => "subject_token_refused",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
@@ -114,6 +149,10 @@ pub struct Exchanger {
     pub(crate) token_endpoint: String,
     /// Shares spent DPoP `jti`s with the other replicas, when configured.
     pub(crate) redis: Option<Arc<Redis>>,
+    /// Spent assertion and external-token `jti`s (shared through Redis).
+    pub(crate) seen: SeenOnce,
+    /// The trusted external issuers.
+    pub(crate) federation: Federation,
 }
 
 impl Exchanger {
@@ -144,6 +183,40 @@ impl Exchanger {
     fn deny(&self, ip: IpAddr, key: Option<&ApiKey>, reason: &'static str) -> ExchangeError {
         self.limits.record_failure(ip);
         self.denied(ip, key, reason)
+    }
+
+    /// A refused token exchange: counted like a failed authentication.
+    fn refuse_subject(
+        &self,
+        ip: IpAddr,
+        key: Option<&ApiKey>,
+        reason: &'static str,
+    ) -> ExchangeError {
+        self.deny(ip, key, reason);
+        ExchangeError::SubjectTokenRefused
+    }
+
+    /// The key `api_key` names, if it exists and may be used from `ip` at
+    /// `now`; else the reason.
+    async fn usable_key(
+        &self,
+        api_key: &str,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Arc<ApiKey>, (Option<Arc<ApiKey>>, &'static str)>, ExchangeError> {
+        if !format::api_key_is_well_formed(&self.prefix, api_key) {
+            return Ok(Err((None, "malformed_credentials")));
+        }
+        let Some(key) = self.lookup(api_key).await? else {
+            return Ok(Err((None, "unknown_key")));
+        };
+        let reason = match key.status(now) {
+            KeyStatus::Revoked => "revoked",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Active if !key.ip_allowed(ip) => "ip_not_allowed",
+            KeyStatus::Active => return Ok(Ok(key)),
+        };
+        Ok(Err((Some(key), reason)))
     }
 
     /// A failure whose unit was already spent.
@@ -231,35 +304,33 @@ impl Exchanger {
             Some(proof) => Some(self.spend_proof(proof, &expected).await?),
             None => None,
         };
-        // Shape and checksum next: a typo costs neither a query nor argon2.
-        if !format::api_key_is_well_formed(&self.prefix, &req.api_key)
-            || !format::secret_is_well_formed(&self.prefix, &req.api_secret)
-        {
-            return Err(self.deny(ip, None, "malformed_credentials"));
-        }
-        // The api_key is public, so an unknown one costs no argon2 work: doing
-        // it anyway would hand attackers a CPU amplifier (docs/SECURITY.md).
-        let Some(key) = self.lookup(&req.api_key).await? else {
-            return Err(self.deny(ip, None, "unknown_key"));
+        let ExchangeRequest {
+            credential,
+            scope,
+            audience,
+            ..
+        } = req;
+        let key = match credential {
+            Credential::Secret {
+                api_key,
+                api_secret,
+            } => self.by_secret(&api_key, &api_secret, ip, now).await?,
+            Credential::Assertion {
+                client_id,
+                assertion,
+            } => {
+                self.by_assertion(client_id.as_deref(), &assertion, ip, now)
+                    .await?
+            }
+            Credential::Federated {
+                client_id,
+                subject_token,
+            } => {
+                self.by_subject_token(&client_id, &subject_token, ip, now)
+                    .await?
+            }
         };
-        match key.status(now) {
-            KeyStatus::Active => {}
-            KeyStatus::Revoked => return Err(self.deny(ip, Some(&key), "revoked")),
-            KeyStatus::Expired => return Err(self.deny(ip, Some(&key), "expired")),
-        }
-        if !key.ip_allowed(ip) {
-            return Err(self.deny(ip, Some(&key), "ip_not_allowed"));
-        }
-        let mut hashes: Vec<&str> = vec![&key.secret_hash];
-        if let Some(previous) = key.previous_secret_live(now) {
-            hashes.push(previous);
-        }
-        let cached = self.cache.verified_index(key.id, &hashes, &req.api_secret);
-        crate::telemetry::verify_cache(cached.is_some());
-        if cached.is_none() {
-            self.verify_cold(&key, &hashes, &req, now).await?;
-        }
-        // Told only to a caller that proved the secret.
+        // Told only to a caller that proved who it is.
         if key.require_dpop && jkt.is_none() {
             return Err(ExchangeError::InvalidDpopProof(
                 "this key requires a DPoP proof",
@@ -269,14 +340,130 @@ impl Exchanger {
             .limits
             .spend_key(&key)
             .map_err(|l| self.limited(ip, Some(&key), "key_rate_limited", l))?;
-        let token = self.authorized(
-            &key,
-            req.scope.as_deref(),
-            req.audience.as_deref(),
-            jkt,
-            now,
-        )?;
+        let token = self.authorized(&key, scope.as_deref(), audience.as_deref(), jkt, now)?;
         Ok(Exchanged { token, rate })
+    }
+
+    /// `api_key` and `api_secret`: from memory when recently verified, else
+    /// one argon2 verify.
+    async fn by_secret(
+        &self,
+        api_key: &str,
+        api_secret: &SecretString,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<ApiKey>, ExchangeError> {
+        // Shape and checksum first: a typo costs neither a query nor argon2.
+        if !format::secret_is_well_formed(&self.prefix, api_secret) {
+            return Err(self.deny(ip, None, "malformed_credentials"));
+        }
+        // The api_key is public, so an unknown one costs no argon2 work: doing
+        // it anyway would hand attackers a CPU amplifier (docs/SECURITY.md).
+        let key = match self.usable_key(api_key, ip, now).await? {
+            Ok(key) => key,
+            Err((key, reason)) => return Err(self.deny(ip, key.as_deref(), reason)),
+        };
+        // A key that has no secret never runs argon2 on its empty hash.
+        if !key.credential_type.has_secret() {
+            return Err(self.deny(ip, Some(&key), "wrong_credential_type"));
+        }
+        let mut hashes: Vec<&str> = vec![&key.secret_hash];
+        if let Some(previous) = key.previous_secret_live(now) {
+            hashes.push(previous);
+        }
+        let cached = self.cache.verified_index(key.id, &hashes, api_secret);
+        crate::telemetry::verify_cache(cached.is_some());
+        if cached.is_none() {
+            self.verify_cold(&key, &hashes, api_secret, ip, now).await?;
+        }
+        Ok(key)
+    }
+
+    /// A `private_key_jwt` assertion: one signature check against the keys
+    /// in the (cached) record, and its `jti` spent.
+    async fn by_assertion(
+        &self,
+        client_id: Option<&str>,
+        assertion: &str,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<ApiKey>, ExchangeError> {
+        let Ok(jwt) = UnverifiedJwt::parse(assertion) else {
+            return Err(self.deny(ip, None, "malformed_assertion"));
+        };
+        let Some(api_key) = assertion::claimed_client(&jwt).map(str::to_owned) else {
+            return Err(self.deny(ip, None, "malformed_assertion"));
+        };
+        if client_id.is_some_and(|c| c != api_key) {
+            return Err(self.deny(ip, None, "client_id_mismatch"));
+        }
+        let key = match self.usable_key(&api_key, ip, now).await? {
+            Ok(key) => key,
+            Err((key, reason)) => return Err(self.deny(ip, key.as_deref(), reason)),
+        };
+        if key.credential_type != CredentialType::PrivateKeyJwt {
+            return Err(self.deny(ip, Some(&key), "wrong_credential_type"));
+        }
+        let audiences = [self.issuer.issuer(), self.token_endpoint.as_str()];
+        let accepted = match assertion::check(jwt, &key, &audiences, now.timestamp()) {
+            Ok(a) => a,
+            Err(why) => {
+                tracing::debug!(why, key_id = %key.id, "assertion refused");
+                return Err(self.deny(ip, Some(&key), "bad_assertion"));
+            }
+        };
+        let ttl = replay_ttl(accepted.exp, now.timestamp());
+        match self
+            .seen
+            .spend("assertion", &key.api_key, &accepted.jti, ttl)
+            .await
+        {
+            Ok(()) => Ok(key),
+            Err(Replay::Seen) => Err(self.deny(ip, Some(&key), "replayed_assertion")),
+            Err(Replay::Full) => Err(ExchangeError::Busy),
+        }
+    }
+
+    /// An external token of a trusted issuer that matches one of the key's
+    /// federation rules, its `jti` (if any) spent.
+    async fn by_subject_token(
+        &self,
+        client_id: &str,
+        subject_token: &str,
+        ip: IpAddr,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<ApiKey>, ExchangeError> {
+        let key = match self.usable_key(client_id, ip, now).await? {
+            Ok(key) => key,
+            Err((key, reason)) => return Err(self.refuse_subject(ip, key.as_deref(), reason)),
+        };
+        if key.federation.is_empty() {
+            return Err(self.refuse_subject(ip, Some(&key), "no_federation_rules"));
+        }
+        let now_s = now.timestamp();
+        let matched = match self
+            .federation
+            .check(subject_token, &key, self.issuer.issuer(), now_s)
+            .await
+        {
+            Ok(m) => m,
+            Err(why) => {
+                tracing::debug!(why, key_id = %key.id, "subject token refused");
+                return Err(self.refuse_subject(ip, Some(&key), "bad_subject_token"));
+            }
+        };
+        // Older Kubernetes tokens carry no jti: those cannot be tracked.
+        if let Some(jti) = &matched.jti {
+            let ttl = replay_ttl(matched.exp, now_s);
+            match self.seen.spend("subject", &matched.issuer, jti, ttl).await {
+                Ok(()) => {}
+                Err(Replay::Seen) => {
+                    return Err(self.refuse_subject(ip, Some(&key), "replayed_subject_token"));
+                }
+                Err(Replay::Full) => return Err(ExchangeError::Busy),
+            }
+        }
+        Ok(key)
     }
 
     /// The argon2 verify of a secret not seen recently. Its failure unit is
@@ -287,10 +474,10 @@ impl Exchanger {
         &self,
         key: &ApiKey,
         hashes: &[&str],
-        req: &ExchangeRequest,
+        api_secret: &SecretString,
+        ip: IpAddr,
         now: DateTime<Utc>,
     ) -> Result<(), ExchangeError> {
-        let ip = req.client_ip;
         let _slot = match self.limits.argon2_slot(ip) {
             Ok(slot) => slot,
             Err(l) => return Err(self.slowed(ip, Some(key), "address_busy", l).await),
@@ -300,7 +487,7 @@ impl Exchanger {
             Err(l) => return Err(self.slowed(ip, Some(key), "address_rate_limited", l).await),
         };
         let owned: Vec<String> = hashes.iter().map(|h| (*h).to_owned()).collect();
-        let matched = match self.hashes.verify_any(req.api_secret.clone(), owned).await {
+        let matched = match self.hashes.verify_any(api_secret.clone(), owned).await {
             Ok(m) => m,
             Err(_) => {
                 reservation.refund();
@@ -321,7 +508,7 @@ impl Exchanger {
         if !still_valid {
             return Err(self.deny(ip, Some(key), "revoked"));
         }
-        self.cache.mark_verified(key.id, hashes[i], &req.api_secret);
+        self.cache.mark_verified(key.id, hashes[i], api_secret);
         Ok(())
     }
 

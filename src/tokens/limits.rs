@@ -312,6 +312,9 @@ mod tests {
             last_used_at: None,
             revoked_at: None,
             require_dpop: false,
+            credential_type: Default::default(),
+            jwks: None,
+            federation: vec![],
         }
     }
 

@@ -1,14 +1,20 @@
 //! Access tokens: signing keys, JWT issue and verification, and the token
 //! exchange itself.
 //!
-//! `exchange` turns an API key into a token; `issue` signs it with the key
-//! from `signing`; `verify` checks one of ours; `limits` are the exchange's
-//! rate limits. DPoP proofs, which bind a token to a key, are checked by
+//! `exchange` turns a client's credential into a token: a secret, a
+//! `private_key_jwt` `assertion`, or an external token under `federation`
+//! rules (`claims` and `replay` serve the last two). `issue` signs it with
+//! the key from `signing`; `verify` checks one of ours; `limits` are the
+//! exchange's rate limits. DPoP proofs, which bind a token to a key, are checked by
 //! `tokenmint_verify::dpop`, the same code resource servers use.
 
+pub mod assertion;
+pub mod claims;
 pub mod exchange;
+pub mod federation;
 pub mod issue;
 pub mod limits;
+pub mod replay;
 pub mod signing;
 pub mod verify;
 

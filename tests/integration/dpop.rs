@@ -355,31 +355,13 @@ async fn a_key_can_require_a_proof(b: Backend) {
     assert_eq!(app.key().create().await.body["require_dpop"], false);
 }
 
-/// Whether the shared Redis answers on 127.0.0.1:6379. CI (`CI` set) must
-/// have it; elsewhere the test says loudly that it is skipped.
-fn redis_available() -> bool {
-    let up = std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:6379".parse().unwrap(),
-        std::time::Duration::from_secs(1),
-    )
-    .is_ok();
-    if !up {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but Redis does not answer on 127.0.0.1:6379"
-        );
-        eprintln!("\n*** REDIS TEST SKIPPED: nothing answers on 127.0.0.1:6379 ***\n");
-    }
-    up
-}
-
 /// With Redis, a proof spent at one replica is refused at every other.
 /// Without it, or while it is unreachable, each replica remembers its own
 /// and exchanges go on; when it is back, sharing resumes without a restart.
 #[actix_web::test]
 async fn replicas_share_spent_proofs_through_redis() {
     use crate::common::proxy::Proxy;
-    if !redis_available() {
+    if !crate::common::redis_available() {
         return;
     }
     let proxy = Proxy::start("127.0.0.1:6379".parse().unwrap());

@@ -52,10 +52,20 @@ async fn jwks_and_discovery_documents(b: Backend) {
             d["introspection_endpoint"],
             format!("{}/auth/introspect", app.base)
         );
-        assert_eq!(d["grant_types_supported"], json!(["client_credentials"]));
+        assert_eq!(
+            d["grant_types_supported"],
+            json!([
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ])
+        );
         assert_eq!(
             d["token_endpoint_auth_methods_supported"],
-            json!(["client_secret_basic", "client_secret_post"])
+            json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ])
         );
         assert_eq!(
             d["scopes_supported"],

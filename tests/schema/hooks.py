@@ -1,6 +1,6 @@
 """schemathesis hooks for tests/schema/run.
 
-Three rules the server enforces that JSON Schema cannot state, applied to
+Four rules the server enforces that JSON Schema cannot state, applied to
 generated requests so that a schema-valid request is also a valid one
 (nothing here hides a failure: every check still runs on every request):
 
@@ -14,6 +14,15 @@ generated requests so that a schema-valid request is also a valid one
    tests/integration. What a key may ask for depends on the key: a `scope`
    outside the admin key's scopes is replaced by them, and `audience` /
    `resource` are dropped (the key has none, so only the default applies).
+
+4. A key's `jwks` must hold real public keys (a point on P-256, an RSA
+   modulus of 2048 bits or more) and its `federation` rules must name an
+   issuer of the server's TOKENMINT_FEDERATION_ISSUERS, and the credential
+   type decides which of the two a key needs. So schema-valid `jwks` and
+   `federation` members are dropped and a valid `credential_type` becomes
+   `secret`; malformed ones (wrong types, unknown values) are left for the
+   server to refuse. These fields are tested with real keys and a real
+   issuer in tests/integration/secretless.rs and federation.rs.
 
 On rule 1: keep the fuzzer from sawing off the branch it sits on. schemathesis
 reuses ids it saw in earlier responses (GET /v1/api-keys lists the bootstrap
@@ -58,6 +67,21 @@ def _is_admin_id(value: object) -> bool:
         return False
 
 
+_CREDENTIAL_TYPES = ("secret", "private_key_jwt", "federated")
+
+
+def _plain_credentials(body: object) -> None:
+    if not isinstance(body, dict):
+        return
+    if isinstance(body.get("jwks"), dict):
+        del body["jwks"]
+    rules = body.get("federation")
+    if isinstance(rules, list) and all(isinstance(r, dict) for r in rules):
+        del body["federation"]
+    if body.get("credential_type") in _CREDENTIAL_TYPES:
+        body["credential_type"] = "secret"
+
+
 def _future_expiry(body: object) -> None:
     if not isinstance(body, dict) or not isinstance(body.get("expires_at"), str):
         return
@@ -78,6 +102,7 @@ def before_call(context, case, kwargs):  # noqa: ARG001 (hook signature)
     method = case.method.upper()
     if case.path.startswith("/v1/api-keys") and method in ("POST", "PATCH"):
         _future_expiry(case.body)
+        _plain_credentials(case.body)
     if case.path == "/auth/token" and method == "POST" and isinstance(case.body, dict):
         for member in ("client_id", "client_secret", "api_key", "api_secret", "audience", "resource"):
             case.body.pop(member, None)

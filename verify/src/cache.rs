@@ -2,15 +2,17 @@
 //! again. Pure: every decision takes `now`, so it is tested without clocks.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::rules::decoding_key_from_jwk;
-use crate::source::Fetched;
+use crate::source::{Fetched, JwksSource};
 
 /// A JWKS larger than this many keys is cut; tokenmint publishes a handful.
 pub(crate) const MAX_KEYS: usize = 64;
@@ -20,17 +22,33 @@ pub(crate) const MAX_KEYS: usize = 64;
 pub(crate) struct Policy {
     /// No two fetches closer together than this, whatever triggers them.
     pub min_interval: Duration,
+    /// A copy is fresh at least this long, whatever `max-age` says.
+    pub min_age: Duration,
+    /// How long a copy is fresh when the response gives no `max-age`.
+    pub default_age: Duration,
     /// A copy is refetched once older than this, whatever `max-age` says.
     pub max_age: Duration,
 }
 
 impl Policy {
+    /// Refetch no more than every `min_interval`, keep a copy at most
+    /// `max_age` (also the default): the verifier's policy.
+    pub fn new(min_interval: Duration, max_age: Duration) -> Self {
+        let max_age = max_age.max(min_interval);
+        Self {
+            min_interval,
+            min_age: min_interval,
+            default_age: max_age,
+            max_age,
+        }
+    }
+
     /// How long a fetched copy is fresh: the server's `max-age` when given,
     /// kept within our bounds.
     fn freshness(&self, max_age: Option<Duration>) -> Duration {
         max_age
-            .unwrap_or(self.max_age)
-            .clamp(self.min_interval, self.max_age.max(self.min_interval))
+            .unwrap_or(self.default_age)
+            .clamp(self.min_age, self.max_age.max(self.min_age))
     }
 }
 
@@ -111,6 +129,61 @@ impl<T> Cached<T> {
     }
 }
 
+/// A cached document plus the lock that makes its refresh single-flight.
+pub(crate) struct Document<T> {
+    cached: RwLock<Cached<T>>,
+    refreshing: Mutex<()>,
+    pub policy: Policy,
+}
+
+impl<T> Document<T> {
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            cached: RwLock::new(Cached::default()),
+            refreshing: Mutex::new(()),
+            policy,
+        }
+    }
+
+    /// Reads the state. Nothing panics while holding the lock, but if
+    /// something ever did, the data is still consistent: every write is
+    /// a single assignment sequence without awaits.
+    pub fn read<R>(&self, f: impl FnOnce(&Cached<T>) -> R) -> R {
+        f(&self.cached.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Fetches `url` if the rate limit allows. Single-flight: concurrent
+    /// callers wait for the one fetch in progress and then see its result
+    /// instead of fetching again.
+    pub async fn refresh(
+        &self,
+        source: &dyn JwksSource,
+        clock: &(dyn Fn() -> Instant + Send + Sync),
+        url: &str,
+        parse: impl FnOnce(&[u8]) -> Result<T, String>,
+    ) {
+        if !self.read(|c| c.may_fetch(clock(), &self.policy)) {
+            return;
+        }
+        let seen = self.read(|c| c.last_attempt);
+        let _flight = self.refreshing.lock().await;
+        let started = clock();
+        let etag = {
+            let c = self.cached.read().unwrap_or_else(PoisonError::into_inner);
+            if c.last_attempt != seen || !c.may_fetch(started, &self.policy) {
+                // Someone fetched while we waited for the lock.
+                return;
+            }
+            c.etag.clone()
+        };
+        let outcome = source.fetch(url, etag.as_deref()).await.map_err(|e| e.0);
+        self.cached
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(started, &self.policy, outcome, parse);
+    }
+}
+
 /// One verification key.
 #[derive(Clone)]
 pub(crate) struct VerifyKey {
@@ -179,6 +252,8 @@ mod tests {
 
     const POLICY: Policy = Policy {
         min_interval: Duration::from_secs(10),
+        min_age: Duration::from_secs(10),
+        default_age: Duration::from_secs(300),
         max_age: Duration::from_secs(300),
     };
 

@@ -50,6 +50,8 @@ mod cache;
 pub mod dpop;
 #[cfg(feature = "http")]
 mod http;
+mod issuer;
+pub mod jws;
 #[cfg(feature = "reqwest")]
 mod reqwest_source;
 pub mod rules;
@@ -59,6 +61,10 @@ mod tower;
 mod verifier;
 
 pub use auth::{AuthError, Authenticated, Presented, RequiredScope, Scheme, Scoped};
+pub use issuer::{
+    ISSUER_DEFAULT_AGE, ISSUER_MAX_AGE, ISSUER_MIN_AGE, ISSUER_MIN_REFRESH, IssuerKeyError,
+    IssuerKeys,
+};
 #[cfg(feature = "reqwest")]
 pub use reqwest_source::ReqwestSource;
 pub use rules::{AccessClaims, VerifyError};

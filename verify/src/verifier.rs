@@ -1,12 +1,10 @@
 //! [`Verifier`]: checks tokens offline against the issuer's cached JWKS.
 
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Mutex;
-
-use crate::cache::{Cached, KeySet, Policy, Revoked, VerifyKey, parse_revocations};
+use crate::cache::{Cached, Document, KeySet, Policy, Revoked, VerifyKey, parse_revocations};
 use crate::dpop::ProofChecker;
 use crate::rules::{self, ALGORITHMS, AccessClaims, VerifyError};
 use crate::source::JwksSource;
@@ -41,30 +39,6 @@ struct Inner {
     public_origin: Option<String>,
     proofs: ProofChecker,
     clock: Clock,
-}
-
-/// A cached document plus the lock that makes its refresh single-flight.
-struct Document<T> {
-    cached: RwLock<Cached<T>>,
-    refreshing: Mutex<()>,
-    policy: Policy,
-}
-
-impl<T> Document<T> {
-    fn new(policy: Policy) -> Self {
-        Self {
-            cached: RwLock::new(Cached::default()),
-            refreshing: Mutex::new(()),
-            policy,
-        }
-    }
-
-    /// Reads the state. Nothing panics while holding the lock, but if
-    /// something ever did, the data is still consistent: every write is
-    /// a single assignment sequence without awaits.
-    fn read<R>(&self, f: impl FnOnce(&Cached<T>) -> R) -> R {
-        f(&self.cached.read().unwrap_or_else(PoisonError::into_inner))
-    }
 }
 
 impl fmt::Debug for Verifier {
@@ -115,7 +89,7 @@ impl VerifierBuilder {
     /// [default: 10 s]. This is what stops a flood of tokens with random
     /// `kid`s from turning into a flood of requests to the issuer.
     pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
-        self.policy.min_interval = interval;
+        self.policy = Policy::new(interval, self.policy.max_age);
         self
     }
 
@@ -123,7 +97,7 @@ impl VerifierBuilder {
     /// [default: 300 s]. A shorter `Cache-Control: max-age` from the issuer
     /// is honoured down to [`Self::min_refresh_interval`].
     pub fn max_cache_age(mut self, age: Duration) -> Self {
-        self.policy.max_age = age;
+        self.policy = Policy::new(self.policy.min_interval, age);
         self
     }
 
@@ -155,8 +129,7 @@ impl VerifierBuilder {
     /// `ReqwestSource::new()` with the `reqwest` feature). Nothing is fetched yet;
     /// call [`Verifier::warm_up`] to fail fast at start-up.
     pub fn build(self, source: impl JwksSource) -> Verifier {
-        let mut policy = self.policy;
-        policy.max_age = policy.max_age.max(policy.min_interval);
+        let policy = Policy::new(self.policy.min_interval, self.policy.max_age);
         let jwks_url = self
             .jwks_url
             .unwrap_or_else(|| format!("{}/.well-known/jwks.json", self.issuer));
@@ -165,10 +138,7 @@ impl VerifierBuilder {
             (url, interval) => {
                 let every = interval.unwrap_or(DEFAULT_REVOCATION_POLL_INTERVAL);
                 let url = url.unwrap_or_else(|| format!("{}/auth/revocations", self.issuer));
-                let policy = Policy {
-                    min_interval: every,
-                    max_age: every,
-                };
+                let policy = Policy::new(every, every);
                 Some((url, Document::new(policy)))
             }
         };
@@ -199,10 +169,7 @@ impl Verifier {
             issuer,
             audience: audience.into(),
             jwks_url: None,
-            policy: Policy {
-                min_interval: DEFAULT_MIN_REFRESH_INTERVAL,
-                max_age: DEFAULT_MAX_CACHE_AGE,
-            },
+            policy: Policy::new(DEFAULT_MIN_REFRESH_INTERVAL, DEFAULT_MAX_CACHE_AGE),
             revocation_url: None,
             revocation_interval: None,
             public_origin: None,
@@ -329,40 +296,15 @@ impl Verifier {
         })
     }
 
-    /// Fetches `url` into `doc` if the rate limit allows. Single-flight:
-    /// concurrent callers wait for the one fetch in progress and then see
-    /// its result instead of fetching again.
+    /// Fetches `url` into `doc` if the rate limit allows (single-flight).
     async fn refresh<T>(
         &self,
         doc: &Document<T>,
         url: &str,
         parse: impl FnOnce(&[u8]) -> Result<T, String>,
     ) {
-        let clock = &self.inner.clock;
-        if !doc.read(|c| c.may_fetch(clock(), &doc.policy)) {
-            return;
-        }
-        let seen = doc.read(|c| c.last_attempt);
-        let _flight = doc.refreshing.lock().await;
-        let started = clock();
-        let etag = {
-            let c = doc.cached.read().unwrap_or_else(PoisonError::into_inner);
-            if c.last_attempt != seen || !c.may_fetch(started, &doc.policy) {
-                // Someone fetched while we waited for the lock.
-                return;
-            }
-            c.etag.clone()
-        };
-        let outcome = self
-            .inner
-            .source
-            .fetch(url, etag.as_deref())
-            .await
-            .map_err(|e| e.0);
-        doc.cached
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(started, &doc.policy, outcome, parse);
+        doc.refresh(&*self.inner.source, &*self.inner.clock, url, parse)
+            .await;
     }
 }
 

@@ -24,13 +24,13 @@ fn key_id(raw: &str) -> Result<Uuid, ApiError> {
 fn with_secret(
     status: actix_web::http::StatusCode,
     key: &ApiKey,
-    secret: &secrecy::SecretString,
+    secret: Option<&secrecy::SecretString>,
 ) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(ApiKeyWithSecret {
             key: key.view(now_micros()),
-            api_secret: secret.expose_secret().to_owned(),
+            api_secret: secret.map(|s| s.expose_secret().to_owned()),
         })
 }
 
@@ -55,7 +55,7 @@ pub async fn create_key(
     let body: CreateKeyRequest = json_body(&req, payload).await?;
     let new = body.validate_into(&state.keys.rules(now))?;
     let (key, secret) = state.keys.create(new, admin.caller.actor, now).await?;
-    let mut res = with_secret(actix_web::http::StatusCode::CREATED, &key, &secret);
+    let mut res = with_secret(actix_web::http::StatusCode::CREATED, &key, secret.as_ref());
     if let Ok(location) = header::HeaderValue::from_str(&format!("/v1/api-keys/{}", key.id)) {
         res.headers_mut().insert(header::LOCATION, location);
     }
@@ -183,7 +183,11 @@ pub async fn rotate_key(
     let body: RotateKeyRequest = json_body(&req, payload).await?;
     let grace = body.validate_into(&state.keys.rules(now_micros()))?;
     let (key, secret) = state.keys.rotate(id, grace, admin.caller.actor).await?;
-    Ok(with_secret(actix_web::http::StatusCode::OK, &key, &secret))
+    Ok(with_secret(
+        actix_web::http::StatusCode::OK,
+        &key,
+        Some(&secret),
+    ))
 }
 
 /// Revoke a key: its exchanges fail at once. Idempotent.

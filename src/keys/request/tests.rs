@@ -9,6 +9,7 @@ fn rules() -> Rules {
             prefix: "tm".into(),
             allowed_scopes: None,
             max_ttl_seconds: 3600,
+            federation_issuers: vec!["https://token.actions.githubusercontent.com".into()],
         },
         now: Utc::now(),
     }

@@ -18,6 +18,8 @@ use tokenmint::keys::request::CreateKeyRequest;
 
 pub mod client;
 pub mod dpop;
+pub mod issuer;
+pub mod jwt;
 pub mod proxy;
 pub use client::Resp;
 
@@ -401,8 +403,29 @@ impl ApiKeyBuilder<'_> {
         Created {
             id,
             api_key: key.api_key,
-            api_secret: secrecy::ExposeSecret::expose_secret(&secret).to_owned(),
+            // Keys without a secret (private_key_jwt, federated) get "".
+            api_secret: secret
+                .map(|s| secrecy::ExposeSecret::expose_secret(&s).to_owned())
+                .unwrap_or_default(),
             body,
         }
     }
+}
+
+/// Whether the shared Redis answers on 127.0.0.1:6379. CI (`CI` set) must
+/// have it; elsewhere the test says loudly that it is skipped.
+pub fn redis_available() -> bool {
+    let up = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:6379".parse().unwrap(),
+        std::time::Duration::from_secs(1),
+    )
+    .is_ok();
+    if !up {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but Redis does not answer on 127.0.0.1:6379"
+        );
+        eprintln!("\n*** REDIS TEST SKIPPED: nothing answers on 127.0.0.1:6379 ***\n");
+    }
+    up
 }

@@ -248,6 +248,11 @@ impl JwksSource for FakeSource {
         s.fetched.push(url.to_owned());
         let result = if s.down {
             Err(FetchError("connection refused".into()))
+        } else if url.ends_with("/.well-known/openid-configuration") {
+            let issuer = url.trim_end_matches("/.well-known/openid-configuration");
+            let doc = json!({"issuer": issuer,
+                             "jwks_uri": format!("{issuer}/.well-known/jwks.json")});
+            Ok(Fetched::json(doc.to_string()))
         } else if url.ends_with("/.well-known/jwks.json") {
             Ok(Fetched::Body {
                 body: s.jwks.to_string().into_bytes(),
