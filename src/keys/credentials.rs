@@ -153,7 +153,7 @@ pub fn parse_rules(value: &Value, trusted: &[String]) -> Result<Vec<FederationRu
 }
 
 fn check_rule(rule: &FederationRule, trusted: &[String]) -> Result<(), String> {
-    if !trusted.iter().any(|t| *t == rule.issuer) {
+    if !trusted.contains(&rule.issuer) {
         return Err(format!(
             "issuer {:?} is not one of TOKENMINT_FEDERATION_ISSUERS",
             rule.issuer

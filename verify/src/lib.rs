@@ -60,6 +60,12 @@ mod source;
 mod tower;
 mod verifier;
 
+/// The fixtures the integration tests use (keys, a fake issuer), shared by
+/// the unit tests.
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod test_common;
+
 pub use auth::{AuthError, Authenticated, Presented, RequiredScope, Scheme, Scoped};
 pub use issuer::{
     ISSUER_DEFAULT_AGE, ISSUER_MAX_AGE, ISSUER_MIN_AGE, ISSUER_MIN_REFRESH, IssuerKeyError,

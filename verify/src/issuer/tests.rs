@@ -4,9 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::*;
 
-#[path = "../../tests/common/mod.rs"]
-mod common;
-use common::*;
+use crate::test_common::*;
 
 fn keys(source: &FakeSource) -> (IssuerKeys, Arc<AtomicU64>) {
     let start = Instant::now();

@@ -7,9 +7,7 @@ use serde_json::json;
 
 use super::*;
 
-#[path = "../../tests/common/mod.rs"]
-mod common;
-use common::*;
+use crate::test_common::*;
 
 /// A clock the test moves by hand.
 #[derive(Clone)]
@@ -88,7 +86,9 @@ async fn rotation_is_picked_up_on_the_new_kid() {
     let claims = v.verify(&new.token(&claims())).await.unwrap();
     assert_eq!(claims.client_id, CLIENT_ID);
     // Tokens of the old key keep working while it is published.
-    v.verify(&old.token(&common::claims())).await.unwrap();
+    v.verify(&old.token(&crate::test_common::claims()))
+        .await
+        .unwrap();
     assert_eq!(source.jwks_fetches(), 2);
 }
 
