@@ -96,7 +96,13 @@ impl DiscoveryDocument {
             jwks_uri: format!("{base}/.well-known/jwks.json"),
             introspection_endpoint: format!("{base}/auth/introspect"),
             revocation_list_uri: format!("{base}/auth/revocations"),
-            grant_types_supported: vec!["client_credentials", TOKEN_EXCHANGE],
+            // The token exchange only where an issuer is trusted: without
+            // one every such request would fail.
+            grant_types_supported: if config.federation_issuers.is_empty() {
+                vec!["client_credentials"]
+            } else {
+                vec!["client_credentials", TOKEN_EXCHANGE]
+            },
             token_endpoint_auth_methods_supported: vec![
                 "client_secret_basic",
                 "client_secret_post",

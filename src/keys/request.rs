@@ -202,10 +202,12 @@ pub struct UpdateKeyRequest {
     #[garde(skip)]
     pub require_dpop: Option<bool>,
     /// Replaces the public keys of a `private_key_jwt` key (its rotation).
+    #[serde(default, deserialize_with = "de::keep_null")]
     #[garde(skip)]
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
-    /// Replaces the federation rules.
+    /// Replaces the federation rules (`[]` removes them).
+    #[serde(default, deserialize_with = "de::keep_null")]
     #[garde(skip)]
     #[schema(value_type = Option<Vec<FederationRule>>)]
     pub federation: Option<Value>,

@@ -39,7 +39,10 @@ pub fn time_window(
     if iat.is_some_and(|iat| iat > now + LEEWAY_SECONDS) {
         return Err("issued in the future");
     }
-    if exp - iat.unwrap_or(now) > max_lifetime {
+    // However `iat` is set, nothing is valid past now + lifetime + leeway
+    // (checked ops: the claims are the sender's, `exp` may be i64::MAX).
+    let lifetime = exp.checked_sub(iat.unwrap_or(now));
+    if lifetime.is_none_or(|l| l > max_lifetime) || exp > now + max_lifetime + LEEWAY_SECONDS {
         return Err("lives too long");
     }
     Ok(exp)
@@ -100,6 +103,14 @@ mod tests {
                 "issued in the future",
             ),
             (json!({"exp": "soon"}), "a time claim is not a number"),
+            // Overflow cannot make an endless token look short.
+            (json!({"exp": i64::MAX, "iat": -1}), "lives too long"),
+            (json!({"exp": i64::MAX, "iat": i64::MIN}), "lives too long"),
+            (json!({"exp": 1e300, "iat": now}), "lives too long"),
+            (
+                json!({"exp": now + 250, "iat": now - 100}),
+                "lives too long",
+            ),
         ] {
             assert_eq!(time_window(&claims(bad), now, 300), Err(why));
         }

@@ -60,6 +60,19 @@ pub enum Credential {
     },
 }
 
+/// Replay scopes of [`SeenOnce`]: assertions by api_key, external tokens
+/// by issuer.
+const ASSERTION: &str = "assertion";
+const SUBJECT: &str = "subject";
+
+/// A `jti` to spend once the exchange is otherwise sure to succeed.
+struct Pending {
+    kind: &'static str,
+    scope: String,
+    jti: String,
+    ttl: std::time::Duration,
+}
+
 /// A request as the transport hands it over.
 pub struct ExchangeRequest {
     pub credential: Credential,
@@ -310,11 +323,11 @@ impl Exchanger {
             audience,
             ..
         } = req;
-        let key = match credential {
+        let (key, pending) = match credential {
             Credential::Secret {
                 api_key,
                 api_secret,
-            } => self.by_secret(&api_key, &api_secret, ip, now).await?,
+            } => (self.by_secret(&api_key, &api_secret, ip, now).await?, None),
             Credential::Assertion {
                 client_id,
                 assertion,
@@ -336,12 +349,37 @@ impl Exchanger {
                 "this key requires a DPoP proof",
             ));
         }
+        let (scopes, audience) = self.granted(&key, scope.as_deref(), audience.as_deref())?;
         let rate = self
             .limits
             .spend_key(&key)
             .map_err(|l| self.limited(ip, Some(&key), "key_rate_limited", l))?;
-        let token = self.authorized(&key, scope.as_deref(), audience.as_deref(), jkt, now)?;
+        // Last, so that a refusal above (a 429 to retry after, a wrong
+        // scope) leaves the assertion or external token usable for the retry.
+        if let Some(pending) = pending {
+            self.spend_jti(pending, ip, &key).await?;
+        }
+        let token = self
+            .issuer
+            .issue(&key, &scopes, &audience, jkt, now)
+            .map_err(|e| {
+                tracing::error!(error = %e, "signing failed");
+                ExchangeError::Internal
+            })?;
+        self.usage.used(key.id, now);
         Ok(Exchanged { token, rate })
+    }
+
+    /// Spends the `jti` of an accepted assertion or external token.
+    async fn spend_jti(&self, p: Pending, ip: IpAddr, key: &ApiKey) -> Result<(), ExchangeError> {
+        match self.seen.spend(p.kind, &p.scope, &p.jti, p.ttl).await {
+            Ok(()) => Ok(()),
+            Err(Replay::Full) => Err(ExchangeError::Busy),
+            Err(Replay::Seen) if p.kind == SUBJECT => {
+                Err(self.refuse_subject(ip, Some(key), "replayed_subject_token"))
+            }
+            Err(Replay::Seen) => Err(self.deny(ip, Some(key), "replayed_assertion")),
+        }
     }
 
     /// `api_key` and `api_secret`: from memory when recently verified, else
@@ -387,7 +425,7 @@ impl Exchanger {
         assertion: &str,
         ip: IpAddr,
         now: DateTime<Utc>,
-    ) -> Result<Arc<ApiKey>, ExchangeError> {
+    ) -> Result<(Arc<ApiKey>, Option<Pending>), ExchangeError> {
         let Ok(jwt) = UnverifiedJwt::parse(assertion) else {
             return Err(self.deny(ip, None, "malformed_assertion"));
         };
@@ -412,16 +450,13 @@ impl Exchanger {
                 return Err(self.deny(ip, Some(&key), "bad_assertion"));
             }
         };
-        let ttl = replay_ttl(accepted.exp, now.timestamp());
-        match self
-            .seen
-            .spend("assertion", &key.api_key, &accepted.jti, ttl)
-            .await
-        {
-            Ok(()) => Ok(key),
-            Err(Replay::Seen) => Err(self.deny(ip, Some(&key), "replayed_assertion")),
-            Err(Replay::Full) => Err(ExchangeError::Busy),
-        }
+        let pending = Pending {
+            kind: ASSERTION,
+            scope: key.api_key.clone(),
+            jti: accepted.jti,
+            ttl: replay_ttl(accepted.exp, now.timestamp()),
+        };
+        Ok((key, Some(pending)))
     }
 
     /// An external token of a trusted issuer that matches one of the key's
@@ -432,7 +467,7 @@ impl Exchanger {
         subject_token: &str,
         ip: IpAddr,
         now: DateTime<Utc>,
-    ) -> Result<Arc<ApiKey>, ExchangeError> {
+    ) -> Result<(Arc<ApiKey>, Option<Pending>), ExchangeError> {
         let key = match self.usable_key(client_id, ip, now).await? {
             Ok(key) => key,
             Err((key, reason)) => return Err(self.refuse_subject(ip, key.as_deref(), reason)),
@@ -453,17 +488,13 @@ impl Exchanger {
             }
         };
         // Older Kubernetes tokens carry no jti: those cannot be tracked.
-        if let Some(jti) = &matched.jti {
-            let ttl = replay_ttl(matched.exp, now_s);
-            match self.seen.spend("subject", &matched.issuer, jti, ttl).await {
-                Ok(()) => {}
-                Err(Replay::Seen) => {
-                    return Err(self.refuse_subject(ip, Some(&key), "replayed_subject_token"));
-                }
-                Err(Replay::Full) => return Err(ExchangeError::Busy),
-            }
-        }
-        Ok(key)
+        let pending = matched.jti.map(|jti| Pending {
+            kind: SUBJECT,
+            scope: matched.issuer,
+            jti,
+            ttl: replay_ttl(matched.exp, now_s),
+        });
+        Ok((key, pending))
     }
 
     /// The argon2 verify of a secret not seen recently. Its failure unit is
@@ -512,15 +543,14 @@ impl Exchanger {
         Ok(())
     }
 
-    /// The part after authentication: scope, audience, signing.
-    fn authorized(
+    /// What the key may be given: the requested scopes (all of the key's
+    /// by default) and audience (the default one unless the key lists it).
+    fn granted(
         &self,
         key: &ApiKey,
         scope: Option<&str>,
         audience: Option<&str>,
-        jkt: Option<String>,
-        now: DateTime<Utc>,
-    ) -> Result<IssuedToken, ExchangeError> {
+    ) -> Result<(Vec<String>, String), ExchangeError> {
         let scopes = scope::narrow(&key.scopes, scope).map_err(|e| match e {
             ScopeRequestError::Malformed => {
                 ExchangeError::InvalidScope("the scope parameter is malformed".into())
@@ -535,14 +565,6 @@ impl Exchanger {
             Some(a) if key.audiences.is_empty() && a == self.default_audience => a,
             Some(_) => return Err(ExchangeError::InvalidTarget),
         };
-        let token = self
-            .issuer
-            .issue(key, &scopes, audience, jkt, now)
-            .map_err(|e| {
-                tracing::error!(error = %e, "signing failed");
-                ExchangeError::Internal
-            })?;
-        self.usage.used(key.id, now);
-        Ok(token)
+        Ok((scopes, audience.to_owned()))
     }
 }

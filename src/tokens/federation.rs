@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde_json::{Map, Value};
 use tokenmint_verify::jws::UnverifiedJwt;
@@ -37,6 +38,9 @@ pub struct Matched {
 #[derive(Clone)]
 pub struct Federation {
     issuers: Arc<HashMap<String, IssuerKeys>>,
+    /// When an unreachable issuer was last logged (seconds since the Unix
+    /// epoch): once a minute, however many requests find it down.
+    last_warning: Arc<AtomicI64>,
 }
 
 impl Federation {
@@ -53,6 +57,24 @@ impl Federation {
             .collect();
         Self {
             issuers: Arc::new(map),
+            last_warning: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    fn warn_unavailable(&self, issuer: &str, why: &str) {
+        let now = chrono::Utc::now().timestamp();
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if now - last >= 60
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                issuer,
+                why,
+                "external issuer keys unavailable (logged once a minute)"
+            );
         }
     }
 
@@ -82,7 +104,7 @@ impl Federation {
         let jwk = keys.key(jwt.kid()).await.map_err(|e| match e {
             IssuerKeyError::UnknownKey => "the issuer has no such key",
             IssuerKeyError::Unavailable(why) => {
-                tracing::warn!(issuer = %iss, %why, "external issuer keys unavailable");
+                self.warn_unavailable(&iss, &why);
                 "the issuer's keys are unavailable"
             }
         })?;

@@ -16,7 +16,8 @@ use moka::sync::Cache;
 use crate::cluster::Redis;
 
 /// Remembered `jti`s at most. Full means new tokens are refused until
-/// old ones expire: forgetting one early would let it be replayed.
+/// old ones expire (forgetting one early would let it be replayed), unless
+/// Redis holds the cluster's window.
 const MAX_REMEMBERED: u64 = 1_000_000;
 
 /// Each entry lives until its own deadline.
@@ -74,10 +75,19 @@ impl SeenOnce {
         if self.local.contains_key(&key) {
             return Err(Replay::Seen);
         }
-        if self.local.entry_count() >= MAX_REMEMBERED {
-            return Err(Replay::Full);
-        }
         let ttl = ttl.max(Duration::from_secs(1));
+        let redis_key = format!("jti:{}", B64.encode(key));
+        if self.local.entry_count() >= MAX_REMEMBERED {
+            // Full here: the cluster's window still decides, if there is one.
+            return match &self.redis {
+                Some(redis) => match redis.set_new(&redis_key, ttl).await {
+                    Some(true) => Ok(()),
+                    Some(false) => Err(Replay::Seen),
+                    None => Err(Replay::Full),
+                },
+                None => Err(Replay::Full),
+            };
+        }
         // One initialiser runs per key even when copies race.
         if !self
             .local

@@ -11,8 +11,9 @@ use crate::both_backends;
 use crate::common::client::jwt_parts;
 use crate::common::dpop::DpopKey;
 use crate::common::jwt::{
-    ClientKey, assert_invalid_field, assertion_claims, assertion_form, create_key,
-    exchange_assertion, form, hs256_jwt, patched, sign_jwt, token_endpoint, unsigned_jwt,
+    ClientKey, assert_create_refused, assert_invalid_field, assertion_claims, assertion_form,
+    create_key, exchange_assertion, form, hs256_jwt, patched, sign_jwt, token_endpoint,
+    unsigned_jwt,
 };
 use crate::common::{Backend, Created, Resp, TestApp};
 
@@ -313,6 +314,13 @@ async fn an_assertion_is_good_once(b: Backend) {
     let r = exchange_assertion(&app, &assertion, &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_refused(&exchange_assertion(&app, &assertion, &[]).await, "replay");
+    // A refusal after authentication (a scope the key lacks) spends nothing:
+    // the client may retry with the same assertion.
+    let retry = client.assertion(&app, &key.api_key);
+    let r = exchange_assertion(&app, &retry, &[("scope", "not:granted")]).await;
+    r.assert_oauth_error(400, "invalid_scope");
+    let r = exchange_assertion(&app, &retry, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
     // Copies of one fresh assertion sent at the same moment: exactly one wins.
     let assertion = client.assertion(&app, &key.api_key);
     let copies = (0..8).map(|_| exchange_assertion(&app, &assertion, &[]));
@@ -496,6 +504,16 @@ async fn patching_jwks_replaces_the_keys_at_once() {
         )
         .await;
     assert_invalid_field(&r, "jwks");
+    // `null` would leave a key with nothing to check: refused, not ignored.
+    for (field, body) in [
+        ("jwks", json!({"jwks": null})),
+        ("federation", json!({"federation": null})),
+    ] {
+        let r = app
+            .json_call("PATCH", &key_path(&key.id), &body, Some(&admin))
+            .await;
+        assert_invalid_field(&r, field);
+    }
     let r = exchange_assertion(&app, &new.assertion(&app, &key.api_key), &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
@@ -545,33 +563,29 @@ async fn jwks_are_validated() {
         ("unknown kty", json!({"keys": [{"kty": "foo", "x": "AA"}]})),
     ];
     for (what, jwks) in &cases {
-        let r = app
-            .post_json(
-                "/v1/api-keys",
-                &json!({"name": what, "credential_type": "private_key_jwt", "jwks": jwks}),
-                Some(&admin),
-            )
-            .await;
-        assert_eq!(r.status, 422, "{what}: {}", r.text());
-        assert_invalid_field(&r, "jwks");
+        assert_create_refused(
+            &app,
+            &admin,
+            json!({"name": what, "credential_type": "private_key_jwt", "jwks": jwks}),
+            "jwks",
+        )
+        .await;
     }
     // Missing on a private_key_jwt key; present on the other types.
-    let r = app
-        .post_json(
-            "/v1/api-keys",
-            &json!({"name": "no jwks", "credential_type": "private_key_jwt"}),
-            Some(&admin),
-        )
-        .await;
-    assert_invalid_field(&r, "jwks");
-    let r = app
-        .post_json(
-            "/v1/api-keys",
-            &json!({"name": "secret", "jwks": {"keys": [es()]}}),
-            Some(&admin),
-        )
-        .await;
-    assert_invalid_field(&r, "jwks");
+    assert_create_refused(
+        &app,
+        &admin,
+        json!({"name": "no jwks", "credential_type": "private_key_jwt"}),
+        "jwks",
+    )
+    .await;
+    assert_create_refused(
+        &app,
+        &admin,
+        json!({"name": "secret", "jwks": {"keys": [es()]}}),
+        "jwks",
+    )
+    .await;
     // Nothing was written: only the admin key exists.
     let all = app.get("/v1/api-keys", Some(&admin)).await.json();
     assert_eq!(all["data"].as_array().unwrap().len(), 1, "{all}");
@@ -638,10 +652,17 @@ async fn the_credential_type_is_fixed() {
 }
 
 /// Discovery tells clients they may authenticate with an assertion, with
-/// which algorithms, and that they may exchange an external token.
+/// which algorithms, and that they may exchange an external token (offered
+/// only where an issuer is trusted).
 #[actix_web::test]
 async fn discovery_lists_assertions_and_token_exchange() {
-    let app = TestApp::start(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .var(
+            "TOKENMINT_FEDERATION_ISSUERS",
+            "https://token.actions.githubusercontent.com",
+        )
+        .build()
+        .await;
     for path in [
         "/.well-known/oauth-authorization-server",
         "/.well-known/openid-configuration",

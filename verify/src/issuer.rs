@@ -23,6 +23,10 @@ pub const ISSUER_MIN_AGE: Duration = Duration::from_secs(60);
 pub const ISSUER_MAX_AGE: Duration = Duration::from_secs(3600);
 /// See [`ISSUER_MIN_AGE`].
 pub const ISSUER_DEFAULT_AGE: Duration = Duration::from_secs(600);
+/// How long past its freshness a key set is still used while refetches
+/// fail. Bounded, so that a key the issuer withdrew (after a compromise,
+/// say) does not stay trusted for as long as someone can block our fetch.
+pub const ISSUER_MAX_STALE: Duration = Duration::from_secs(3600);
 
 /// Why no key was found for a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,8 +86,15 @@ fn parse_discovery(issuer: &str, body: &[u8]) -> Result<String, String> {
         .get("jwks_uri")
         .and_then(Value::as_str)
         .ok_or("the discovery document has no jwks_uri")?;
-    let secure = uri.starts_with("https://");
-    if !(secure || (issuer.starts_with("http://") && uri.starts_with("http://"))) {
+    let url = url::Url::parse(uri).map_err(|_| "the jwks_uri is not a URL")?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let dev = issuer.starts_with("http://") && url.scheme() == "http" && loopback;
+    if url.scheme() != "https" && !dev {
         return Err("the jwks_uri is not https".into());
     }
     Ok(uri.to_owned())
@@ -157,7 +168,8 @@ impl IssuerKeys {
     /// The key a token names by `kid` (or the only key, for a token
     /// without one). Fetches when there is no copy, when it is stale, or
     /// for an unknown `kid`, within the rate limit; a stale key is used
-    /// while a refetch is not allowed or fails.
+    /// while a refetch is not allowed or fails, for at most
+    /// [`ISSUER_MAX_STALE`] past its freshness.
     pub async fn key(&self, kid: Option<&str>) -> Result<Arc<PublicJwk>, IssuerKeyError> {
         let inner = &*self.inner;
         let now = (inner.clock)();
@@ -169,7 +181,14 @@ impl IssuerKeys {
             return Ok(key.clone());
         }
         self.refresh().await;
+        let now = (inner.clock)();
         inner.keys.read(|c| match &c.value {
+            Some(_) if c.fresh_until.is_some_and(|t| now > t + ISSUER_MAX_STALE) => {
+                Err(IssuerKeyError::Unavailable(format!(
+                    "keys stale for over an hour: {}",
+                    c.why_missing()
+                )))
+            }
             None if inner.discovery.read(|d| d.value.is_none()) => Err(
                 IssuerKeyError::Unavailable(inner.discovery.read(|d| d.why_missing())),
             ),

@@ -136,11 +136,14 @@ impl PublicJwk {
             (Some("RSA"), _) => {
                 let n = strip_zeros(bytes("n")?);
                 let e = strip_zeros(bytes("e")?);
-                let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+                let bits = n
+                    .first()
+                    .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
                 if bits < MIN_RSA_BITS {
                     return Err(JwkError("RSA keys must have at least 2048 bits"));
                 }
-                if bits > MAX_RSA_BITS || e.is_empty() || e.len() > 8 {
+                // aws-lc verifies with exponents of up to 33 bits.
+                if bits > MAX_RSA_BITS || e.is_empty() || e.len() > 4 {
                     return Err(JwkError(
                         "RSA keys must have at most 8192 bits and a valid exponent",
                     ));

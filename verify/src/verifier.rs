@@ -60,7 +60,8 @@ pub struct VerifierBuilder {
     issuer: String,
     audience: String,
     jwks_url: Option<String>,
-    policy: Policy,
+    min_interval: Duration,
+    max_age: Duration,
     revocation_url: Option<String>,
     revocation_interval: Option<Duration>,
     public_origin: Option<String>,
@@ -89,7 +90,7 @@ impl VerifierBuilder {
     /// [default: 10 s]. This is what stops a flood of tokens with random
     /// `kid`s from turning into a flood of requests to the issuer.
     pub fn min_refresh_interval(mut self, interval: Duration) -> Self {
-        self.policy = Policy::new(interval, self.policy.max_age);
+        self.min_interval = interval;
         self
     }
 
@@ -97,7 +98,7 @@ impl VerifierBuilder {
     /// [default: 300 s]. A shorter `Cache-Control: max-age` from the issuer
     /// is honoured down to [`Self::min_refresh_interval`].
     pub fn max_cache_age(mut self, age: Duration) -> Self {
-        self.policy = Policy::new(self.policy.min_interval, age);
+        self.max_age = age;
         self
     }
 
@@ -129,7 +130,7 @@ impl VerifierBuilder {
     /// `ReqwestSource::new()` with the `reqwest` feature). Nothing is fetched yet;
     /// call [`Verifier::warm_up`] to fail fast at start-up.
     pub fn build(self, source: impl JwksSource) -> Verifier {
-        let policy = Policy::new(self.policy.min_interval, self.policy.max_age);
+        let policy = Policy::new(self.min_interval, self.max_age);
         let jwks_url = self
             .jwks_url
             .unwrap_or_else(|| format!("{}/.well-known/jwks.json", self.issuer));
@@ -169,7 +170,8 @@ impl Verifier {
             issuer,
             audience: audience.into(),
             jwks_url: None,
-            policy: Policy::new(DEFAULT_MIN_REFRESH_INTERVAL, DEFAULT_MAX_CACHE_AGE),
+            min_interval: DEFAULT_MIN_REFRESH_INTERVAL,
+            max_age: DEFAULT_MAX_CACHE_AGE,
             revocation_url: None,
             revocation_interval: None,
             public_origin: None,

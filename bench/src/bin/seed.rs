@@ -64,6 +64,9 @@ fn api_key(scopes: &[String], api_key: String, secret_hash: String, n: usize) ->
         last_used_at: None,
         revoked_at: None,
         require_dpop: false,
+        credential_type: Default::default(),
+        jwks: None,
+        federation: Vec::new(),
     }
 }
 

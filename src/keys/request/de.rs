@@ -50,3 +50,11 @@ pub(super) fn nullable_whole<'de, D: Deserializer<'de>>(
 ) -> Result<Option<Option<i64>>, D::Error> {
     Option::<Whole>::deserialize(d).map(|w| Some(w.map(|w| w.0)))
 }
+
+/// A JSON member with `null` kept as `Value::Null` (serde would make it
+/// absent), so that a PATCH of `null` is refused rather than ignored.
+pub(super) fn keep_null<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}

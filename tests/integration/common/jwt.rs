@@ -180,3 +180,11 @@ pub fn assert_invalid_field(r: &Resp, field: &str) {
         "expected only `{field}` to be named: {body}"
     );
 }
+
+/// Creates a key with `body` through the admin API and asserts the 422 that
+/// names `field` only.
+pub async fn assert_create_refused(app: &TestApp, admin: &str, body: Value, field: &str) {
+    let r = app.post_json("/v1/api-keys", &body, Some(admin)).await;
+    assert_eq!(r.status, 422, "{body}: {}", r.text());
+    assert_invalid_field(&r, field);
+}

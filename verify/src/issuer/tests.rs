@@ -88,8 +88,23 @@ async fn an_outage_keeps_the_last_keys() {
     let (k, clock) = keys(&source);
     k.key(Some(&key.kid)).await.unwrap();
     source.set_down(true);
-    clock.store(4000, Ordering::SeqCst);
+    clock.store(600 + 3599, Ordering::SeqCst);
     assert!(k.key(Some(&key.kid)).await.is_ok(), "stale beats none");
+    clock.store(600 + 3601, Ordering::SeqCst);
+    assert!(
+        matches!(
+            k.key(Some(&key.kid)).await,
+            Err(IssuerKeyError::Unavailable(_))
+        ),
+        "but not for ever"
+    );
+    source.set_down(false);
+    clock.store(600 + 3612, Ordering::SeqCst);
+    assert!(
+        k.key(Some(&key.kid)).await.is_ok(),
+        "back when the issuer is"
+    );
+    source.set_down(true);
     let (cold, _) = keys(&source);
     assert!(matches!(
         cold.key(Some(&key.kid)).await,
@@ -107,5 +122,6 @@ fn discovery_must_name_the_issuer_and_an_https_jwks_uri() {
     assert!(parse_discovery(https, doc(https, "http://keys.example/jwks").as_bytes()).is_err());
     let local = "http://127.0.0.1:9";
     assert!(parse_discovery(local, doc(local, "http://127.0.0.1:9/jwks").as_bytes()).is_ok());
+    assert!(parse_discovery(local, doc(local, "http://keys.example/jwks").as_bytes()).is_err());
     assert!(parse_discovery(https, b"{}").is_err());
 }
