@@ -274,3 +274,89 @@ fn api_key_create_can_require_dpop() {
     assert_eq!(created(&["--require-dpop"])["require_dpop"], true);
     assert_eq!(created(&[])["require_dpop"], false);
 }
+
+/// Keys without a secret from the CLI: public keys or federation rules come
+/// from files, no `api_secret` is printed, and a bad file is one line.
+#[test]
+fn api_key_create_without_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = "https://token.actions.githubusercontent.com";
+    let vars = [("TOKENMINT_FEDERATION_ISSUERS", issuer)];
+    let jwks = dir.path().join("jwks.json");
+    let jwk = crate::common::dpop::DpopKey::ed25519().jwk();
+    std::fs::write(&jwks, json!({ "keys": [jwk] }).to_string()).unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        json!([{"issuer": issuer, "subject": "repo:o/r:ref:refs/heads/main"}]).to_string(),
+    )
+    .unwrap();
+    let run = |args: &[&str]| tokenmint(dir.path(), args, &vars).output().unwrap();
+    let jwks_arg = jwks.display().to_string();
+    let out = run(&[
+        "api-key",
+        "create",
+        "--name",
+        "pkjwt",
+        "--credential-type",
+        "private_key_jwt",
+        "--jwks",
+        &jwks_arg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["credential_type"], "private_key_jwt");
+    assert_eq!(created["jwks"]["keys"][0]["x"], jwk["x"]);
+    assert!(created.get("api_secret").is_none(), "{created}");
+
+    let rules_arg = rules.display().to_string();
+    let out = run(&[
+        "api-key",
+        "create",
+        "--name",
+        "ci",
+        "--credential-type",
+        "federated",
+        "--federation",
+        &rules_arg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["federation"][0]["issuer"], issuer);
+    assert!(created.get("api_secret").is_none(), "{created}");
+
+    // A private key in the file is refused, naming the field, in one line.
+    let mut private = crate::common::dpop::DpopKey::es256().jwk();
+    private["d"] = json!("AAAA");
+    std::fs::write(&jwks, json!({ "keys": [private] }).to_string()).unwrap();
+    let out = run(&[
+        "api-key",
+        "create",
+        "--name",
+        "bad",
+        "--credential-type",
+        "private_key_jwt",
+        "--jwks",
+        &jwks_arg,
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("jwks"), "{err}");
+    let out = run(&[
+        "api-key",
+        "create",
+        "--name",
+        "bad",
+        "--jwks",
+        "/nonexistent.json",
+    ]);
+    assert!(!out.status.success());
+}
