@@ -201,15 +201,16 @@ pub struct UpdateKeyRequest {
     /// Refuse exchanges without a DPoP proof (RFC 9449).
     #[garde(skip)]
     pub require_dpop: Option<bool>,
-    /// Replaces the public keys of a `private_key_jwt` key (its rotation).
+    /// Replaces the public keys of a `private_key_jwt` key (its rotation);
+    /// not `null`.
     #[serde(default, deserialize_with = "de::keep_null")]
     #[garde(skip)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Object, required = false)]
     pub jwks: Option<Value>,
-    /// Replaces the federation rules (`[]` removes them).
+    /// Replaces the federation rules (`[]` removes them); not `null`.
     #[serde(default, deserialize_with = "de::keep_null")]
     #[garde(skip)]
-    #[schema(value_type = Option<Vec<FederationRule>>)]
+    #[schema(value_type = Vec<FederationRule>, required = false)]
     pub federation: Option<Value>,
     /// Members we do not know, or that cannot be changed: refused, each named.
     #[serde(flatten)]
