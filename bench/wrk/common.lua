@@ -3,6 +3,8 @@
 -- * setup() gives every wrk thread an `id` (0, 1, ...) so each thread can
 --   start at its own offset in the pairs file;
 -- * bench.load_pairs() reads "api_key api_secret" lines;
+-- * bench.cycle() (warm cases) and bench.send_once() (each item sent once,
+--   for cold keys and single-use JWTs);
 -- * bench.base64() for HTTP Basic;
 -- * done() prints ONE machine-readable line that bench/run parses:
 --     BENCH rps=... p50_ms=... p99_ms=... max_ms=... requests=... seconds=...
@@ -69,6 +71,46 @@ function bench.cycle(build)
       end
       return r
    end
+end
+
+-- Defines wrk's request() for one pass over a list: init() hands the list
+-- and this thread's range to the returned start(list, lo, hi); each item is
+-- built with build(item) when it is sent, and sent once. A thread that runs
+-- out stops (wrk.thread:stop()) and sets exhausted = 1, which
+-- bench.once_extra() reports, with how many were sent: the rate is then
+-- understated and the harness marks the figure invalid.
+function bench.send_once(build)
+   local items, i, hi = {}, 1, 0
+   exhausted = 0
+   sent = 0
+   function request()
+      if i > hi then
+         if exhausted == 0 then
+            exhausted = 1
+            wrk.thread:stop()
+         end
+         -- Something must be returned; a cheap GET that is not an exchange.
+         return wrk.format("GET", "/healthz")
+      end
+      local r = build(items[i])
+      items[i] = nil
+      i = i + 1
+      sent = sent + 1
+      return r
+   end
+   return function(list, lo, last)
+      items, i, hi = list, lo, last
+   end
+end
+
+-- " exhausted=N <sent_name>=M": threads that ran out, items sent.
+function bench.once_extra(threads, sent_name)
+   local ex, total = 0, 0
+   for _, t in ipairs(threads) do
+      ex = ex + (t:get("exhausted") or 0)
+      total = total + (t:get("sent") or 0)
+   end
+   return string.format(" exhausted=%d %s=%d", ex, sent_name, total)
 end
 
 local b64chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"

@@ -21,12 +21,11 @@ use std::time::Instant;
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use tokenmint::config::DatabaseUrl;
-use tokenmint::db::{Db, DbError, write_transaction};
+use tokenmint::db::Db;
 use tokenmint::keys::format::{new_api_key, new_api_secret};
 use tokenmint::keys::hash::{Argon2Params, SecretHasher};
-use tokenmint::keys::{ApiKey, Environment, now_micros, store};
-use tokenmint_bench::{Argon2Cost, Flags, read_columns};
-use uuid::Uuid;
+use tokenmint::keys::{ApiKey, Environment};
+use tokenmint_bench::{Argon2Cost, Flags, bench_key, insert_keys, read_columns};
 
 const USAGE: &str = "\
 seed --database-url URL (--count N --argon2 m,t,p | --from HASHES_FILE) --out FILE
@@ -40,34 +39,7 @@ struct Seeded {
 }
 
 fn api_key(scopes: &[String], api_key: String, secret_hash: String, n: usize) -> ApiKey {
-    let id = Uuid::new_v4();
-    let now = now_micros();
-    ApiKey {
-        id,
-        api_key,
-        name: format!("bench-{n}"),
-        subject: id.to_string(),
-        scopes: scopes.to_vec(),
-        environment: Environment::Live,
-        secret_hash,
-        previous_secret_hash: None,
-        previous_secret_expires_at: None,
-        allowed_ips: Vec::new(),
-        rate_limit_per_minute: None,
-        audiences: Vec::new(),
-        token_ttl_seconds: None,
-        claims: serde_json::Map::new(),
-        metadata: serde_json::Map::new(),
-        expires_at: None,
-        created_at: now,
-        updated_at: now,
-        last_used_at: None,
-        revoked_at: None,
-        require_dpop: false,
-        credential_type: Default::default(),
-        jwks: None,
-        federation: Vec::new(),
-    }
+    bench_key(format!("bench-{n}"), api_key, scopes, secret_hash)
 }
 
 fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
@@ -110,14 +82,7 @@ impl Outputs {
 
 /// Inserts `batch` in one write transaction.
 fn insert_batch(db: &Db, batch: &[Seeded]) -> anyhow::Result<()> {
-    let mut conn = db.get().map_err(|e| anyhow::anyhow!("database: {e}"))?;
-    write_transaction(&mut conn, |conn| -> Result<(), DbError> {
-        for s in batch {
-            store::insert(conn, &s.key)?;
-        }
-        Ok(())
-    })
-    .map_err(|e| anyhow::anyhow!("insert: {e}"))
+    insert_keys(db, batch.iter().map(|s| &s.key))
 }
 
 fn main() -> anyhow::Result<()> {

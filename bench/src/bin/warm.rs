@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
-use tokenmint_bench::{Flags, jwt_header, read_columns};
+use base64::engine::general_purpose::STANDARD;
+use tokenmint_bench::{Alg, Flags, JwtKey, encode_header, jwt_header, read_columns};
 
 const USAGE: &str = "\
 warm --url http://127.0.0.1:PORT/auth/token --pairs FILE [--form json|basic]
@@ -61,23 +61,20 @@ fn parse_url(url: &str) -> anyhow::Result<Target> {
 
 /// A DPoP client key: proofs for `POST htu` (RFC 9449 §4.2).
 struct DpopClient {
-    key: aws_lc_rs::signature::EcdsaKeyPair,
+    key: JwtKey,
     header: String,
     htu: String,
 }
 
 impl DpopClient {
     fn new(htu: &str) -> anyhow::Result<Self> {
-        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
-        let key = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
-            .map_err(|_| anyhow::anyhow!("cannot generate a P-256 key"))?;
-        let point = key.public_key().as_ref();
-        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256",
-            "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])});
-        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+        let key = JwtKey::generate(Alg::Es256)?;
+        let header = encode_header(
+            &serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.public_jwk()}),
+        );
         Ok(Self {
             key,
-            header: B64.encode(header.to_string()),
+            header,
             htu: htu.to_owned(),
         })
     }
@@ -85,13 +82,7 @@ impl DpopClient {
     fn proof(&self) -> anyhow::Result<String> {
         let claims = serde_json::json!({"htm": "POST", "htu": self.htu,
             "iat": chrono::Utc::now().timestamp(), "jti": uuid::Uuid::new_v4().to_string()});
-        let signed = format!("{}.{}", self.header, B64.encode(claims.to_string()));
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let sig = self
-            .key
-            .sign(&rng, signed.as_bytes())
-            .map_err(|_| anyhow::anyhow!("signing failed"))?;
-        Ok(format!("{signed}.{}", B64.encode(sig.as_ref())))
+        self.key.sign_jwt(&self.header, &claims)
     }
 }
 
