@@ -516,14 +516,8 @@ async fn a_token_must_match_one_rule_whole() {
     assert_eq!(r.json()["federation"][0]["subject"], production);
     refused(&exchange(main().sign()).await, "removed rule");
     assert_exchanged(&exchange(deploy().sign()).await, "kept rule");
-    let audit = app
-        .get(
-            &format!("/v1/audit-events?api_key_id={}", key.id),
-            Some(&admin),
-        )
-        .await
-        .json();
-    assert!(audit.to_string().contains("federation"), "{audit}");
+    let audit = app.audit_text(&key.id, &admin).await;
+    assert!(audit.contains("federation"), "{audit}");
 }
 
 /// A key with rules may keep its secret; rules can be added to and taken

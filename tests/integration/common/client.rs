@@ -165,3 +165,11 @@ pub fn jwt_parts(token: &str) -> (Value, Value) {
         serde_json::from_slice(&claims).expect("json"),
     )
 }
+
+/// Copies of one single-use request raced: exactly one got 200, every
+/// other one `refused`.
+pub fn assert_one_wins(statuses: &[u16], refused: u16) {
+    let count = |code: u16| statuses.iter().filter(|s| **s == code).count();
+    assert_eq!(count(200), 1, "{statuses:?}");
+    assert_eq!(count(refused), statuses.len() - 1, "{statuses:?}");
+}

@@ -252,6 +252,17 @@ impl TestApp {
         Self::builder(backend).build().await
     }
 
+    /// The audit trail of one key, as text (for `contains` checks).
+    pub async fn audit_text(&self, key_id: &str, admin: &str) -> String {
+        self.get(
+            &format!("/v1/audit-events?api_key_id={key_id}"),
+            Some(admin),
+        )
+        .await
+        .json()
+        .to_string()
+    }
+
     /// Starts building a key through the domain layer.
     pub fn key(&self) -> ApiKeyBuilder<'_> {
         ApiKeyBuilder {
