@@ -57,6 +57,10 @@ pub struct Config {
     /// External issuers whose tokens may be exchanged
     /// (`TOKENMINT_FEDERATION_ISSUERS`), exactly as their `iss`.
     pub federation_issuers: Vec<String>,
+    /// How long after this replica last reached the database a cached key
+    /// record may still be served while it cannot be reached
+    /// (`TOKENMINT_STALE_IF_ERROR_SECONDS`).
+    pub stale_if_error_seconds: u32,
 }
 
 /// A configuration error: one line that names the variable.
@@ -92,6 +96,7 @@ const VARIABLES: &[(&str, &str)] = &[
     ("TOKENMINT_OPS_BIND", "ops_bind"),
     ("TOKENMINT_REDIS_URL", "redis_url"),
     ("TOKENMINT_REDIS_PREFIX", "redis_prefix"),
+    ("TOKENMINT_STALE_IF_ERROR_SECONDS", "stale_if_error_seconds"),
     ("TOKENMINT_FEDERATION_ISSUERS", "federation_issuers"),
 ];
 
@@ -261,12 +266,16 @@ impl Config {
         })?;
         let federation_issuers =
             raw.parse("TOKENMINT_FEDERATION_ISSUERS", Vec::new(), parse_issuers)?;
+        let stale_if_error_seconds = raw.parse("TOKENMINT_STALE_IF_ERROR_SECONDS", 120, |v| {
+            parse_range(v, 0, 3600)
+        })?;
         if ops_bind == Some(bind) {
             return Err(ConfigError(
                 "TOKENMINT_OPS_BIND: must differ from TOKENMINT_BIND".into(),
             ));
         }
         Ok(Self {
+            stale_if_error_seconds,
             federation_issuers,
             redis_url,
             redis_prefix,

@@ -87,14 +87,26 @@ impl AppState {
         );
         let usage = Arc::new(UsageLog::default());
         let policy = config.key_policy();
-        let cache = Arc::new(KeyCache::new(CacheLimits::default()));
+        // A client re-exchanging before its token expires never pays argon2.
+        let cache = Arc::new(KeyCache::new(CacheLimits {
+            verified_ttl: verified_ttl(&config),
+            stale_if_error: Duration::from_secs(u64::from(config.stale_if_error_seconds)),
+            ..CacheLimits::default()
+        }));
+        let proofs = match &redis {
+            Some(redis) => shared_proofs(&config, redis.clone())?,
+            None => None,
+        };
         // One address may hold as many argon2 jobs as there are threads: it
         // can use the whole pool when alone, never queue ahead of everyone.
-        let limits = Arc::new(Limits::new(
-            config.failed_auth_per_minute,
-            config.rate_limit_per_minute,
-            u32::try_from(threads).unwrap_or(u32::MAX),
-        ));
+        let limits = Arc::new(
+            Limits::new(
+                config.failed_auth_per_minute,
+                config.rate_limit_per_minute,
+                u32::try_from(threads).unwrap_or(u32::MAX),
+            )
+            .with_redis(redis.clone()),
+        );
         let local = cache.clone();
         let keys = KeyService::new(db.clone(), hashes.clone(), policy)
             .with_change_hook(Arc::new(move |_, api_key: &str| local.invalidate(api_key)));
@@ -112,6 +124,7 @@ impl AppState {
             seen: SeenOnce::new(redis.clone()),
             redis,
             federation: Federation::new(&config.federation_issuers),
+            proofs,
         };
         let background = background::start(
             &config.database_url,
@@ -133,6 +146,36 @@ impl AppState {
             limits,
             background,
         })
+    }
+}
+
+/// How long a verified secret skips argon2: one token lifetime + 5 min.
+fn verified_ttl(config: &Config) -> Duration {
+    Duration::from_secs(u64::from(config.token_ttl_seconds) + 300)
+}
+
+/// Verified secrets shared through Redis under the keys folder's cluster
+/// key; per replica (with a warning) when the folder is read-only and
+/// holds none.
+fn shared_proofs(
+    config: &Config,
+    redis: Arc<Redis>,
+) -> anyhow::Result<Option<Arc<cluster::proofs::SharedProofs>>> {
+    use cluster::proofs::{CLUSTER_KEY_FILE, SharedProofs, load_or_create_key};
+    match load_or_create_key(&config.keys_dir) {
+        Ok(Some(material)) => Ok(Some(Arc::new(SharedProofs::new(
+            redis,
+            &material,
+            verified_ttl(config),
+        )))),
+        Ok(None) => {
+            tracing::warn!(
+                keys_dir = %config.keys_dir.display(),
+                "the keys folder is read-only and holds no {CLUSTER_KEY_FILE}: verified secrets are not shared between replicas (each pays argon2 once per key)"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::anyhow!("cluster key: {e}")),
     }
 }
 

@@ -49,6 +49,7 @@ struct Metrics {
     argon2: Histogram,
     cache_hits: Counter,
     cache_misses: Counter,
+    stale_served: Counter,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Histogram,
     pool: Family<PoolState, Gauge>,
@@ -83,6 +84,12 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "verify_cache_misses",
         "Exchanges that needed argon2",
         cache_misses.clone(),
+    );
+    let stale_served = Counter::default();
+    registry.register(
+        "stale_records_served",
+        "Key records served from memory while the database was unreachable",
+        stale_served.clone(),
     );
     let http_requests = Family::<HttpLabels, Counter>::default();
     registry.register(
@@ -136,6 +143,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         argon2,
         cache_hits,
         cache_misses,
+        stale_served,
         http_requests,
         http_duration,
         pool,
@@ -164,6 +172,11 @@ pub fn verify_cache(hit: bool) {
     } else {
         METRICS.cache_misses.inc();
     }
+}
+
+/// A key record served stale during a database outage.
+pub fn stale_record_served() {
+    METRICS.stale_served.inc();
 }
 
 /// A bounded label for a request method: any other method name a client

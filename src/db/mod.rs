@@ -6,7 +6,9 @@ pub mod notify;
 pub mod schema;
 mod url;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -95,32 +97,52 @@ fn init_openssl() {
 #[derive(Clone)]
 pub struct Db {
     pool: DbPool,
+    /// When a connection was last checked out (ms after `.0`): how long the
+    /// database has been out of reach, for serving stale records.
+    reached: Arc<(Instant, AtomicU64)>,
 }
+
+/// How long a caller waits for a Postgres connection before the database
+/// counts as unavailable: requests that need it answer 503 within 1 s.
+const PG_CHECKOUT: Duration = Duration::from_millis(800);
+/// SQLite is a local file: waiting longer only ever means a busy writer.
+const SQLITE_CHECKOUT: Duration = Duration::from_secs(2);
 
 impl Db {
     /// Builds the pool without connecting yet, so a server can start (and
     /// report not-ready) while the database is down.
     pub fn connect(url: &DatabaseUrl) -> anyhow::Result<Self> {
-        let (conn_str, max) = match url {
+        let (conn_str, max, checkout) = match url {
             DatabaseUrl::Postgres(u) => {
                 init_openssl();
-                (u.clone(), 16)
+                (with_connect_timeout(u), 16, PG_CHECKOUT)
             }
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     crate::files::create_private_dir(parent)?;
                 }
-                (path.to_string_lossy().into_owned(), 4)
+                (path.to_string_lossy().into_owned(), 4, SQLITE_CHECKOUT)
             }
         };
         let pool = Pool::builder()
             .max_size(max)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(2))
+            .connection_timeout(checkout)
             .test_on_check_out(true)
             .connection_customizer(Box::new(SqlitePragmas))
             .build_unchecked(ConnectionManager::new(conn_str));
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            reached: Arc::new((Instant::now(), AtomicU64::new(0))),
+        })
+    }
+
+    /// How long ago this process last got a connection.
+    pub fn since_reached(&self) -> Duration {
+        let (epoch, at) = &*self.reached;
+        epoch
+            .elapsed()
+            .saturating_sub(Duration::from_millis(at.load(Ordering::Relaxed)))
     }
 
     /// The pool, for gauges.
@@ -130,7 +152,10 @@ impl Db {
 
     /// Checks out a connection on the calling (blocking) thread.
     pub fn get(&self) -> Result<PooledConn, DbError> {
-        self.pool.get().map_err(|_| DbError::Unavailable)
+        let conn = self.pool.get().map_err(|_| DbError::Unavailable)?;
+        let (epoch, at) = &*self.reached;
+        at.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        Ok(conn)
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool. The
@@ -153,8 +178,26 @@ impl Db {
 
     /// Runs the embedded migrations of this backend.
     pub fn migrate(&self) -> anyhow::Result<()> {
-        let mut conn = self.get()?;
+        // At start-up a busy database may take longer than a request's
+        // wait to hand out a first connection.
+        let mut conn = self
+            .pool
+            .get_timeout(Duration::from_secs(30))
+            .map_err(|_| DbError::Unavailable)?;
         run_migrations(&mut conn)
+    }
+}
+
+/// `url` with libpq's `connect_timeout` (2 s) unless it sets one: a
+/// database that drops packets instead of refusing them must not hold a
+/// connection attempt for the kernel's minutes-long TCP timeout.
+pub fn with_connect_timeout(url: &str) -> String {
+    if url.contains("connect_timeout=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&connect_timeout=2")
+    } else {
+        format!("{url}?connect_timeout=2")
     }
 }
 

@@ -148,7 +148,10 @@ pub struct Revocation {
 #[derive(Serialize, ToSchema)]
 pub struct RevocationList {
     pub data: Vec<Revocation>,
-    /// One token lifetime plus a margin: older revocations no longer matter.
+    /// One token lifetime, plus how long a replica cut off from the database
+    /// may serve stale key records (`TOKENMINT_STALE_IF_ERROR_SECONDS`),
+    /// plus a minute of clock leeway: every token a stale replica may have
+    /// issued expires while its key is still listed.
     pub window_seconds: i64,
 }
 
@@ -163,7 +166,9 @@ pub struct RevocationList {
     )
 )]
 pub async fn list_revocations(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let window = i64::from(state.config.token_ttl_seconds) + 60;
+    let window = i64::from(state.config.token_ttl_seconds)
+        + i64::from(state.config.stale_if_error_seconds)
+        + 60;
     let since = now_micros() - Duration::seconds(window);
     let rows = state
         .db

@@ -1,6 +1,12 @@
 //! What the warm path of the exchange needs, held in memory: key records by
 //! `api_key`, and proof that a presented secret already passed argon2.
 //!
+//! A record is fresh for `record_ttl` after it was read, and until a flush
+//! (notices may have been missed). Past that it is re-read, but kept a
+//! while longer: when the database cannot be reached the exchange may
+//! serve it stale (SPEC §9.4). A change notice for a key drops its record
+//! outright: a record known to be wrong is never served.
+//!
 //! The proof is an HMAC-SHA256 of the secret under a random per-process key,
 //! stored under (key id, fingerprint of the stored hash). Nothing reversible
 //! is kept, and a rotation changes the stored hash, so a stale proof can
@@ -8,7 +14,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::hmac;
 use moka::sync::Cache;
@@ -20,6 +26,15 @@ use super::ApiKey;
 
 type Fingerprint = [u8; 16];
 
+/// A key record (`None` remembers that an `api_key` does not exist) and
+/// when it was read.
+#[derive(Clone)]
+struct Record {
+    key: Option<Arc<ApiKey>>,
+    read: Instant,
+    flushes: u64,
+}
+
 /// Sizes and ages of the caches.
 #[derive(Clone, Copy, Debug)]
 pub struct CacheLimits {
@@ -30,6 +45,9 @@ pub struct CacheLimits {
     pub record_ttl: Duration,
     /// How long a verified secret skips argon2.
     pub verified_ttl: Duration,
+    /// How long past `record_ttl` a record is kept to be served while the
+    /// database cannot be reached.
+    pub stale_if_error: Duration,
 }
 
 impl Default for CacheLimits {
@@ -38,14 +56,19 @@ impl Default for CacheLimits {
             max_entries: 100_000,
             record_ttl: Duration::from_secs(30),
             verified_ttl: Duration::from_secs(15 * 60),
+            stale_if_error: Duration::from_secs(120),
         }
     }
 }
 
 /// The in-memory caches of the exchange.
 pub struct KeyCache {
-    /// `None` remembers, briefly, that an `api_key` does not exist.
-    records: Cache<String, Option<Arc<ApiKey>>>,
+    records: Cache<String, Record>,
+    record_ttl: Duration,
+    stale_if_error: Duration,
+    /// Bumped by [`KeyCache::invalidate_all`]: records read before it are
+    /// stale.
+    flushes: AtomicU64,
     verified: Cache<(Uuid, Fingerprint), [u8; 32]>,
     mac_key: hmac::Key,
     /// Bumped by every invalidation: a lookup that read the database before
@@ -67,8 +90,11 @@ impl KeyCache {
         Self {
             records: Cache::builder()
                 .max_capacity(limits.max_entries)
-                .time_to_live(limits.record_ttl)
+                .time_to_live(limits.record_ttl + limits.stale_if_error)
                 .build(),
+            record_ttl: limits.record_ttl,
+            stale_if_error: limits.stale_if_error,
+            flushes: AtomicU64::new(0),
             verified: Cache::builder()
                 .max_capacity(limits.max_entries)
                 .time_to_live(limits.verified_ttl)
@@ -78,9 +104,27 @@ impl KeyCache {
         }
     }
 
-    /// A cached record: `Some(None)` means "known not to exist".
+    /// A fresh cached record: `Some(None)` means "known not to exist".
     pub fn record(&self, api_key: &str) -> Option<Option<Arc<ApiKey>>> {
-        self.records.get(api_key)
+        self.records
+            .get(api_key)
+            .filter(|r| {
+                r.read.elapsed() < self.record_ttl
+                    && r.flushes == self.flushes.load(Ordering::SeqCst)
+            })
+            .map(|r| r.key)
+    }
+
+    /// How long after the database was last reached a stale record may
+    /// still be served.
+    pub fn stale_if_error(&self) -> Duration {
+        self.stale_if_error
+    }
+
+    /// A cached record however old (within `record_ttl + stale_if_error`),
+    /// for when the database cannot be reached.
+    pub fn stale_record(&self, api_key: &str) -> Option<Option<Arc<ApiKey>>> {
+        self.records.get(api_key).map(|r| r.key)
     }
 
     /// The invalidation generation; take it before reading the database.
@@ -91,7 +135,12 @@ impl KeyCache {
     /// Remembers a record (or its absence) read at `generation`, unless an
     /// invalidation happened since: the read may predate that change.
     pub fn put_record(&self, api_key: String, key: Option<Arc<ApiKey>>, generation: u64) {
-        self.records.insert(api_key.clone(), key);
+        let record = Record {
+            key,
+            read: Instant::now(),
+            flushes: self.flushes.load(Ordering::SeqCst),
+        };
+        self.records.insert(api_key.clone(), record);
         // Checked after the insert: an invalidation racing with it either
         // bumped the generation first (we undo the insert) or removes the
         // entry itself.
@@ -106,10 +155,12 @@ impl KeyCache {
         self.records.invalidate(api_key);
     }
 
-    /// Drops every record (when change notifications may have been missed).
+    /// Makes every record stale (when change notices may have been
+    /// missed): each is re-read before it is used again, but kept to be
+    /// served while the database cannot be reached.
     pub fn invalidate_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
-        self.records.invalidate_all();
+        self.flushes.fetch_add(1, Ordering::SeqCst);
     }
 
     fn mac(&self, secret: &SecretString) -> [u8; 32] {
@@ -177,6 +228,22 @@ mod tests {
         let now = cache.generation();
         cache.put_record("tm_live_x".into(), None, now);
         assert!(cache.record("tm_live_x").is_some());
+    }
+
+    #[test]
+    fn a_flush_makes_records_stale_but_keeps_them_for_outages() {
+        let cache = KeyCache::new(CacheLimits::default());
+        cache.put_record("tm_live_x".into(), None, cache.generation());
+        assert!(cache.record("tm_live_x").is_some());
+        cache.invalidate_all();
+        assert!(cache.record("tm_live_x").is_none(), "must be re-read");
+        assert!(
+            cache.stale_record("tm_live_x").is_some(),
+            "kept for outages"
+        );
+        // A notice for the key itself drops it: never served again.
+        cache.invalidate("tm_live_x");
+        assert!(cache.stale_record("tm_live_x").is_none());
     }
 
     #[test]

@@ -33,6 +33,7 @@ use super::claims::replay_ttl;
 use super::federation::Federation;
 use super::replay::{Replay, SeenOnce};
 use crate::cluster::Redis;
+use crate::cluster::proofs::SharedProofs;
 use crate::keys::credentials::CredentialType;
 use tokenmint_verify::jws::UnverifiedJwt;
 
@@ -166,6 +167,8 @@ pub struct Exchanger {
     pub(crate) seen: SeenOnce,
     /// The trusted external issuers.
     pub(crate) federation: Federation,
+    /// Verified secrets shared with the other replicas, when configured.
+    pub(crate) proofs: Option<Arc<SharedProofs>>,
 }
 
 impl Exchanger {
@@ -193,41 +196,43 @@ impl Exchanger {
     }
 
     /// A failure that spends a unit of the address's failure budget.
-    fn deny(&self, ip: IpAddr, key: Option<&ApiKey>, reason: &'static str) -> ExchangeError {
-        self.limits.record_failure(ip);
+    async fn deny(&self, ip: IpAddr, key: Option<&ApiKey>, reason: &'static str) -> ExchangeError {
+        self.limits.record_failure(ip).await;
         self.denied(ip, key, reason)
     }
 
     /// A refused token exchange: counted like a failed authentication.
-    fn refuse_subject(
+    async fn refuse_subject(
         &self,
         ip: IpAddr,
         key: Option<&ApiKey>,
         reason: &'static str,
     ) -> ExchangeError {
-        self.deny(ip, key, reason);
+        self.deny(ip, key, reason).await;
         ExchangeError::SubjectTokenRefused
     }
 
     /// The key `api_key` names, if it exists and may be used from `ip` at
-    /// `now`; else the reason.
+    /// `now` (and whether its record was served stale); else the reason.
     async fn usable_key(
         &self,
         api_key: &str,
         ip: IpAddr,
         now: DateTime<Utc>,
-    ) -> Result<Result<Arc<ApiKey>, (Option<Arc<ApiKey>>, &'static str)>, ExchangeError> {
+    ) -> Result<Result<(Arc<ApiKey>, bool), (Option<Arc<ApiKey>>, &'static str)>, ExchangeError>
+    {
         if !format::api_key_is_well_formed(&self.prefix, api_key) {
             return Ok(Err((None, "malformed_credentials")));
         }
-        let Some(key) = self.lookup(api_key).await? else {
+        let (found, stale) = self.fetch(api_key).await?;
+        let Some(key) = found else {
             return Ok(Err((None, "unknown_key")));
         };
         let reason = match key.status(now) {
             KeyStatus::Revoked => "revoked",
             KeyStatus::Expired => "expired",
             KeyStatus::Active if !key.ip_allowed(ip) => "ip_not_allowed",
-            KeyStatus::Active => return Ok(Ok(key)),
+            KeyStatus::Active => return Ok(Ok((key, stale))),
         };
         Ok(Err((Some(key), reason)))
     }
@@ -255,19 +260,43 @@ impl Exchanger {
     /// The key record, from memory or (once) from the database. Every change
     /// to a key invalidates it, so callers may trust its status.
     pub async fn lookup(&self, api_key: &str) -> Result<Option<Arc<ApiKey>>, DbError> {
+        Ok(self.fetch(api_key).await?.0)
+    }
+
+    /// [`Self::lookup`], and whether the record was served stale because
+    /// the database could not be reached (SPEC §9.4).
+    async fn fetch(&self, api_key: &str) -> Result<(Option<Arc<ApiKey>>, bool), DbError> {
         if let Some(hit) = self.cache.record(api_key) {
-            return Ok(hit);
+            return Ok((hit, false));
         }
         let generation = self.cache.generation();
         let wanted = api_key.to_owned();
-        let found = self
+        let found = match self
             .db
             .run(move |conn| store::find_by_api_key(conn, &wanted))
-            .await?;
+            .await
+        {
+            Ok(found) => found,
+            // Out of reach: what this replica read before still serves, for
+            // a bounded time after it last reached the database.
+            Err(DbError::Unavailable) => {
+                let stale = (self.db.since_reached() <= self.cache.stale_if_error())
+                    .then(|| self.cache.stale_record(api_key))
+                    .flatten();
+                return match stale {
+                    Some(record) => {
+                        crate::telemetry::stale_record_served();
+                        Ok((record, true))
+                    }
+                    None => Err(DbError::Unavailable),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         let found = found.map(Arc::new);
         self.cache
             .put_record(api_key.to_owned(), found.clone(), generation);
-        Ok(found)
+        Ok((found, false))
     }
 
     /// Refuses an address that is out of failure budget. Transports call it
@@ -353,6 +382,7 @@ impl Exchanger {
         let rate = self
             .limits
             .spend_key(&key)
+            .await
             .map_err(|l| self.limited(ip, Some(&key), "key_rate_limited", l))?;
         // Last, so that a refusal above (a 429 to retry after, a wrong
         // scope) leaves the assertion or external token usable for the retry.
@@ -375,10 +405,10 @@ impl Exchanger {
         match self.seen.spend(p.kind, &p.scope, &p.jti, p.ttl).await {
             Ok(()) => Ok(()),
             Err(Replay::Full) => Err(ExchangeError::Busy),
-            Err(Replay::Seen) if p.kind == SUBJECT => {
-                Err(self.refuse_subject(ip, Some(key), "replayed_subject_token"))
-            }
-            Err(Replay::Seen) => Err(self.deny(ip, Some(key), "replayed_assertion")),
+            Err(Replay::Seen) if p.kind == SUBJECT => Err(self
+                .refuse_subject(ip, Some(key), "replayed_subject_token")
+                .await),
+            Err(Replay::Seen) => Err(self.deny(ip, Some(key), "replayed_assertion").await),
         }
     }
 
@@ -393,24 +423,38 @@ impl Exchanger {
     ) -> Result<Arc<ApiKey>, ExchangeError> {
         // Shape and checksum first: a typo costs neither a query nor argon2.
         if !format::secret_is_well_formed(&self.prefix, api_secret) {
-            return Err(self.deny(ip, None, "malformed_credentials"));
+            return Err(self.deny(ip, None, "malformed_credentials").await);
         }
         // The api_key is public, so an unknown one costs no argon2 work: doing
         // it anyway would hand attackers a CPU amplifier (docs/SECURITY.md).
-        let key = match self.usable_key(api_key, ip, now).await? {
-            Ok(key) => key,
-            Err((key, reason)) => return Err(self.deny(ip, key.as_deref(), reason)),
+        let (key, stale) = match self.usable_key(api_key, ip, now).await? {
+            Ok(usable) => usable,
+            Err((key, reason)) => return Err(self.deny(ip, key.as_deref(), reason).await),
         };
         // A key that has no secret never runs argon2 on its empty hash.
         if !key.credential_type.has_secret() {
-            return Err(self.deny(ip, Some(&key), "wrong_credential_type"));
+            return Err(self.deny(ip, Some(&key), "wrong_credential_type").await);
         }
         let mut hashes: Vec<&str> = vec![&key.secret_hash];
         if let Some(previous) = key.previous_secret_live(now) {
             hashes.push(previous);
         }
-        let cached = self.cache.verified_index(key.id, &hashes, api_secret);
+        let mut cached = self.cache.verified_index(key.id, &hashes, api_secret);
+        if cached.is_none()
+            && let Some(proofs) = &self.proofs
+        {
+            // Verified at another replica: remembered here too.
+            cached = proofs.verified_index(key.id, &hashes, api_secret).await;
+            if let Some(i) = cached {
+                self.cache.mark_verified(key.id, hashes[i], api_secret);
+            }
+        }
         crate::telemetry::verify_cache(cached.is_some());
+        if cached.is_none() && stale {
+            // A record served stale vouches only for secrets verified
+            // before: argon2 against it could accept a rotated-out secret.
+            return Err(ExchangeError::Unavailable);
+        }
         if cached.is_none() {
             self.verify_cold(&key, &hashes, api_secret, ip, now).await?;
         }
@@ -427,27 +471,27 @@ impl Exchanger {
         now: DateTime<Utc>,
     ) -> Result<(Arc<ApiKey>, Option<Pending>), ExchangeError> {
         let Ok(jwt) = UnverifiedJwt::parse(assertion) else {
-            return Err(self.deny(ip, None, "malformed_assertion"));
+            return Err(self.deny(ip, None, "malformed_assertion").await);
         };
         let Some(api_key) = assertion::claimed_client(&jwt).map(str::to_owned) else {
-            return Err(self.deny(ip, None, "malformed_assertion"));
+            return Err(self.deny(ip, None, "malformed_assertion").await);
         };
         if client_id.is_some_and(|c| c != api_key) {
-            return Err(self.deny(ip, None, "client_id_mismatch"));
+            return Err(self.deny(ip, None, "client_id_mismatch").await);
         }
         let key = match self.usable_key(&api_key, ip, now).await? {
-            Ok(key) => key,
-            Err((key, reason)) => return Err(self.deny(ip, key.as_deref(), reason)),
+            Ok((key, _)) => key,
+            Err((key, reason)) => return Err(self.deny(ip, key.as_deref(), reason).await),
         };
         if key.credential_type != CredentialType::PrivateKeyJwt {
-            return Err(self.deny(ip, Some(&key), "wrong_credential_type"));
+            return Err(self.deny(ip, Some(&key), "wrong_credential_type").await);
         }
         let audiences = [self.issuer.issuer(), self.token_endpoint.as_str()];
         let accepted = match assertion::check(jwt, &key, &audiences, now.timestamp()) {
             Ok(a) => a,
             Err(why) => {
                 tracing::debug!(why, key_id = %key.id, "assertion refused");
-                return Err(self.deny(ip, Some(&key), "bad_assertion"));
+                return Err(self.deny(ip, Some(&key), "bad_assertion").await);
             }
         };
         let pending = Pending {
@@ -469,11 +513,15 @@ impl Exchanger {
         now: DateTime<Utc>,
     ) -> Result<(Arc<ApiKey>, Option<Pending>), ExchangeError> {
         let key = match self.usable_key(client_id, ip, now).await? {
-            Ok(key) => key,
-            Err((key, reason)) => return Err(self.refuse_subject(ip, key.as_deref(), reason)),
+            Ok((key, _)) => key,
+            Err((key, reason)) => {
+                return Err(self.refuse_subject(ip, key.as_deref(), reason).await);
+            }
         };
         if key.federation.is_empty() {
-            return Err(self.refuse_subject(ip, Some(&key), "no_federation_rules"));
+            return Err(self
+                .refuse_subject(ip, Some(&key), "no_federation_rules")
+                .await);
         }
         let now_s = now.timestamp();
         let matched = match self
@@ -484,7 +532,9 @@ impl Exchanger {
             Ok(m) => m,
             Err(why) => {
                 tracing::debug!(why, key_id = %key.id, "subject token refused");
-                return Err(self.refuse_subject(ip, Some(&key), "bad_subject_token"));
+                return Err(self
+                    .refuse_subject(ip, Some(&key), "bad_subject_token")
+                    .await);
             }
         };
         // Older Kubernetes tokens carry no jti: those cannot be tracked.
@@ -513,7 +563,7 @@ impl Exchanger {
             Ok(slot) => slot,
             Err(l) => return Err(self.slowed(ip, Some(key), "address_busy", l).await),
         };
-        let reservation = match self.limits.reserve_failure(ip) {
+        let reservation = match self.limits.reserve_failure(ip).await {
             Ok(r) => r,
             Err(l) => return Err(self.slowed(ip, Some(key), "address_rate_limited", l).await),
         };
@@ -521,7 +571,7 @@ impl Exchanger {
         let matched = match self.hashes.verify_any(api_secret.clone(), owned).await {
             Ok(m) => m,
             Err(_) => {
-                reservation.refund();
+                reservation.refund().await;
                 return Err(ExchangeError::Busy);
             }
         };
@@ -530,16 +580,19 @@ impl Exchanger {
             drop(reservation);
             return Err(self.denied(ip, Some(key), "wrong_secret"));
         };
-        reservation.refund();
+        reservation.refund().await;
         let still_valid = self.lookup(&key.api_key).await?.is_some_and(|current| {
             current.status(now) == KeyStatus::Active
                 && (current.secret_hash == hashes[i]
                     || current.previous_secret_live(now) == Some(hashes[i]))
         });
         if !still_valid {
-            return Err(self.deny(ip, Some(key), "revoked"));
+            return Err(self.deny(ip, Some(key), "revoked").await);
         }
         self.cache.mark_verified(key.id, hashes[i], api_secret);
+        if let Some(proofs) = &self.proofs {
+            proofs.mark(key.id, hashes[i], api_secret).await;
+        }
         Ok(())
     }
 

@@ -1,4 +1,5 @@
-//! Rate limits of the token endpoint (GCRA, via governor):
+//! Rate limits of the token endpoint (GCRA: governor in memory, a Lua
+//! script in Redis for the cluster, see `crate::cluster`):
 //! - a per-key budget spent only by successful exchanges (the key's
 //!   `rate_limit_per_minute`, else the server default, else none);
 //! - a per-address failure budget spent only by failed exchanges and checked
@@ -8,6 +9,13 @@
 //!   the secret was right, so requests already in flight cannot overdraw the
 //!   budget; and one address may hold only a few argon2 jobs at once, so it
 //!   cannot monopolise the pool.
+//!
+//! With Redis both budgets are the cluster's: every spend is decided by
+//! Redis, atomically, so N replicas admit no more than one budget (plus, for
+//! the failure budget, the one failure per replica that finds the address
+//! blocked). A key without a budget costs no Redis call. When Redis does not
+//! answer in time the spend falls back to this replica's own budget: limits
+//! fail open to per-replica, an exchange never fails because Redis did.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -21,6 +29,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota};
 use moka::sync::Cache;
 use uuid::Uuid;
 
+use crate::cluster::{Redis, Spend};
 use crate::keys::ApiKey;
 
 /// What a client learns about its budget (`RateLimit-*` headers).
@@ -60,6 +69,8 @@ pub struct Limits {
     epoch: Instant,
     default_per_key: Option<u32>,
     clock: DefaultClock,
+    /// The cluster's budgets, when configured.
+    redis: Option<Arc<Redis>>,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -83,6 +94,10 @@ fn whole_seconds(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
+fn failure_key(ip: IpAddr) -> String {
+    format!("fail:{ip}")
+}
+
 /// One unit of an address's failure budget, taken before an argon2 verify.
 /// Dropped, it stays spent (the secret was wrong); [`Reservation::refund`]
 /// gives it back.
@@ -90,18 +105,28 @@ fn whole_seconds(d: Duration) -> u64 {
 pub struct Reservation<'a> {
     limits: &'a Limits,
     ip: IpAddr,
+    /// Taken from the cluster's budget (else from this replica's).
+    clustered: bool,
 }
 
 impl Reservation<'_> {
     /// The verify succeeded (or never ran): the unit was not a failure.
-    pub fn refund(self) {
-        let credit = self
-            .limits
+    pub async fn refund(self) {
+        let limits = self.limits;
+        if self.clustered
+            && let Some(redis) = &limits.redis
+        {
+            redis
+                .refund(&failure_key(self.ip), limits.failure_quota)
+                .await;
+            return;
+        }
+        let credit = limits
             .refunds
             .get_with(self.ip, || Arc::new(AtomicU32::new(0)));
         // Never more credit than a full budget.
         let _ = credit.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-            (c < self.limits.failure_quota).then_some(c + 1)
+            (c < limits.failure_quota).then_some(c + 1)
         });
     }
 }
@@ -145,7 +170,14 @@ impl Limits {
             clock: DefaultClock::default(),
             blocked_until_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            redis: None,
         }
+    }
+
+    /// Makes both budgets the cluster's, counted in `redis`.
+    pub fn with_redis(mut self, redis: Option<Arc<Redis>>) -> Self {
+        self.redis = redis;
+        self
     }
 
     /// Refuses an address that has used up its failure budget.
@@ -162,48 +194,63 @@ impl Limits {
         }
     }
 
-    /// Spends one unit of an address's failure budget; `false` (and the
-    /// address blocked) when there was none left.
-    fn spend_failure(&self, ip: IpAddr) -> bool {
+    /// Spends one unit of an address's failure budget: `Some(clustered)`,
+    /// or `None` (and the address blocked) when there was none left.
+    async fn spend_failure(&self, ip: IpAddr) -> Option<bool> {
         let ip = budget_key(ip);
+        if let Some(redis) = &self.redis
+            && let Some(spend) = redis.spend(&failure_key(ip), self.failure_quota).await
+        {
+            if spend.allowed {
+                return Some(true);
+            }
+            self.block(ip, Instant::now() + spend.retry_after);
+            return None;
+        }
         if let Some(credit) = self.refunds.get(&ip) {
             let taken =
                 credit.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1));
             if taken.is_ok() {
-                return true;
+                return Some(false);
             }
         }
         match self.failures.check_key(&ip) {
-            Ok(()) => true,
+            Ok(()) => Some(false),
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
-                let until = Instant::now() + wait;
-                self.blocked.insert(ip, until);
-                let until_ms = (until - self.epoch).as_millis() as u64 + 1;
-                self.blocked_until_ms.fetch_max(until_ms, Ordering::Relaxed);
-                false
+                self.block(ip, Instant::now() + wait);
+                None
             }
         }
     }
 
+    /// Refuses `ip` (a budget key) until `until`.
+    fn block(&self, ip: IpAddr, until: Instant) {
+        self.blocked.insert(ip, until);
+        let until_ms = (until - self.epoch).as_millis() as u64 + 1;
+        self.blocked_until_ms.fetch_max(until_ms, Ordering::Relaxed);
+    }
+
     /// Spends one unit of an address's failure budget.
-    pub fn record_failure(&self, ip: IpAddr) {
-        self.spend_failure(ip);
+    pub async fn record_failure(&self, ip: IpAddr) {
+        self.spend_failure(ip).await;
     }
 
     /// Takes one unit of the failure budget before an argon2 verify, so
     /// concurrent requests cannot all pass a check made before any of them
     /// failed.
-    pub fn reserve_failure(&self, ip: IpAddr) -> Result<Reservation<'_>, Limited> {
-        if self.spend_failure(ip) {
-            Ok(Reservation {
+    pub async fn reserve_failure(&self, ip: IpAddr) -> Result<Reservation<'_>, Limited> {
+        match self.spend_failure(ip).await {
+            Some(clustered) => Ok(Reservation {
                 limits: self,
                 ip: budget_key(ip),
-            })
-        } else {
-            self.check_address(ip)?;
-            // Blocked just now by someone else's spend: same answer.
-            Err(self.address_limited(60))
+                clustered,
+            }),
+            None => {
+                self.check_address(ip)?;
+                // Blocked just now by someone else's spend: same answer.
+                Err(self.address_limited(60))
+            }
         }
     }
 
@@ -232,11 +279,19 @@ impl Limits {
         }
     }
 
-    /// Spends one unit of a key's success budget.
-    pub fn spend_key(&self, key: &ApiKey) -> Result<Option<RateInfo>, Limited> {
+    /// Spends one unit of a key's success budget: the cluster's when Redis
+    /// answers, else this replica's.
+    pub async fn spend_key(&self, key: &ApiKey) -> Result<Option<RateInfo>, Limited> {
         let Some(limit) = key.rate_limit_per_minute.or(self.default_per_key) else {
             return Ok(None);
         };
+        if let Some(redis) = &self.redis
+            // The limit is part of the name: a PATCH that changes it starts
+            // a fresh budget, as it does in memory.
+            && let Some(spend) = redis.spend(&format!("rate:{}:{limit}", key.id), limit).await
+        {
+            return clustered(limit, spend);
+        }
         let fresh = || {
             Arc::new((
                 limit,
@@ -283,6 +338,23 @@ impl Limits {
     }
 }
 
+/// A key budget's state as Redis decided it.
+fn clustered(limit: u32, spend: Spend) -> Result<Option<RateInfo>, Limited> {
+    let info = RateInfo {
+        limit,
+        remaining: spend.remaining.min(limit),
+        reset: whole_seconds(spend.reset),
+    };
+    if spend.allowed {
+        Ok(Some(info))
+    } else {
+        Err(Limited {
+            retry_after: whole_seconds(spend.retry_after).max(1),
+            info,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,62 +390,130 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_key_budget_runs_out_and_says_when_to_retry() {
+    #[tokio::test]
+    async fn a_key_budget_runs_out_and_says_when_to_retry() {
         let limits = Limits::new(60, None, 2);
         let k = key(Some(3));
-        let infos: Vec<_> = (0..3)
-            .map(|_| limits.spend_key(&k).unwrap().unwrap())
-            .collect();
+        let mut infos = Vec::new();
+        for _ in 0..3 {
+            infos.push(limits.spend_key(&k).await.unwrap().unwrap());
+        }
         assert_eq!(
             infos.iter().map(|i| i.remaining).collect::<Vec<_>>(),
             [2, 1, 0]
         );
-        let limited = limits.spend_key(&k).unwrap_err();
+        let limited = limits.spend_key(&k).await.unwrap_err();
         assert!((1..=20).contains(&limited.retry_after), "{limited:?}");
         assert_eq!(limited.info.limit, 3);
         // Another key is unaffected; no limit means no budget at all.
-        assert!(limits.spend_key(&key(Some(3))).is_ok());
-        assert_eq!(limits.spend_key(&key(None)).unwrap(), None);
+        assert!(limits.spend_key(&key(Some(3))).await.is_ok());
+        assert_eq!(limits.spend_key(&key(None)).await.unwrap(), None);
     }
 
-    #[test]
-    fn the_server_default_applies_to_keys_without_their_own() {
+    #[tokio::test]
+    async fn the_server_default_applies_to_keys_without_their_own() {
         let limits = Limits::new(60, Some(1), 2);
         let k = key(None);
-        assert!(limits.spend_key(&k).is_ok());
-        assert!(limits.spend_key(&k).is_err());
+        assert!(limits.spend_key(&k).await.is_ok());
+        assert!(limits.spend_key(&k).await.is_err());
     }
 
-    #[test]
-    fn an_ipv6_subnet_shares_one_failure_budget() {
+    #[tokio::test]
+    async fn an_ipv6_subnet_shares_one_failure_budget() {
         let limits = Limits::new(1, None, 2);
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        limits.record_failure(a);
-        limits.record_failure(b);
+        limits.record_failure(a).await;
+        limits.record_failure(b).await;
         assert!(limits.check_address(a).is_err());
         assert!(limits.check_address(b).is_err(), "same /64, same budget");
         assert!(limits.check_address(other).is_ok());
     }
 
-    #[test]
-    fn failures_block_an_address_but_not_others() {
+    #[tokio::test]
+    async fn failures_block_an_address_but_not_others() {
         let limits = Limits::new(2, None, 2);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..2 {
             assert!(limits.check_address(a).is_ok());
-            limits.record_failure(a);
+            limits.record_failure(a).await;
         }
         assert!(
             limits.check_address(a).is_ok(),
             "budget spent but not exceeded yet"
         );
-        limits.record_failure(a);
+        limits.record_failure(a).await;
         let blocked = limits.check_address(a).unwrap_err();
         assert!(blocked.retry_after >= 1);
         assert!(limits.check_address(b).is_ok());
+    }
+
+    /// Two replicas' limiters on one Redis, under a prefix of this test's.
+    fn clustered_pair(failures: u32) -> Option<(Limits, Limits)> {
+        let url = "redis://127.0.0.1:6379";
+        let probe = redis::Client::open(url)
+            .ok()?
+            .get_connection_with_timeout(Duration::from_millis(300));
+        if probe.is_err() {
+            eprintln!("SKIPPED: no Redis on 127.0.0.1:6379 for the cluster budget test");
+            return None;
+        }
+        let prefix = format!("tokenmint-test:{}:", Uuid::new_v4());
+        let redis = Arc::new(Redis::new(url, &prefix).unwrap());
+        let make = || Limits::new(failures, None, 2).with_redis(Some(redis.clone()));
+        Some((make(), make()))
+    }
+
+    #[tokio::test]
+    async fn replicas_on_one_redis_share_a_key_budget() {
+        let Some((a, b)) = clustered_pair(60) else {
+            return;
+        };
+        let k = key(Some(4));
+        let mut admitted = 0;
+        for i in 0..10 {
+            let limits = if i % 2 == 0 { &a } else { &b };
+            if let Ok(Some(info)) = limits.spend_key(&k).await {
+                admitted += 1;
+                assert_eq!(info.remaining, 4 - admitted, "the cluster's count");
+            }
+        }
+        assert_eq!(admitted, 4, "one budget for both replicas, not one each");
+        let refused = a.spend_key(&k).await.unwrap_err();
+        assert!((1..=15).contains(&refused.retry_after), "{refused:?}");
+        assert_eq!(refused.info.remaining, 0);
+    }
+
+    #[tokio::test]
+    async fn replicas_on_one_redis_share_a_failure_budget_and_refunds() {
+        let Some((a, b)) = clustered_pair(3) else {
+            return;
+        };
+        let ip: IpAddr = "198.51.100.7".parse().unwrap();
+        // A refunded reservation is not a failure.
+        a.reserve_failure(ip).await.unwrap().refund().await;
+        a.record_failure(ip).await;
+        b.record_failure(ip).await;
+        drop(b.reserve_failure(ip).await.unwrap());
+        assert!(a.check_address(ip).is_ok(), "a has not seen the block yet");
+        // The fourth failure anywhere finds the budget spent and blocks.
+        assert!(a.reserve_failure(ip).await.is_err());
+        assert!(a.check_address(ip).is_err());
+    }
+
+    #[tokio::test]
+    async fn without_redis_budgets_fall_back_to_the_replica() {
+        // Nothing listens on port 1: every spend falls back at once.
+        let redis = Arc::new(Redis::new("redis://127.0.0.1:1", "x:").unwrap());
+        let limits = Limits::new(60, None, 2).with_redis(Some(redis));
+        let k = key(Some(2));
+        assert!(limits.spend_key(&k).await.is_ok());
+        assert!(limits.spend_key(&k).await.is_ok());
+        assert!(
+            limits.spend_key(&k).await.is_err(),
+            "the local budget holds"
+        );
     }
 }

@@ -7,6 +7,7 @@ mod common;
 
 mod admin;
 mod cli;
+mod cluster;
 mod console;
 mod dpop;
 mod fast_path;

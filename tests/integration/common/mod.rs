@@ -20,6 +20,7 @@ pub mod client;
 pub mod dpop;
 pub mod issuer;
 pub mod jwt;
+pub mod process;
 pub mod proxy;
 pub use client::Resp;
 
@@ -87,12 +88,12 @@ pub fn postgres_available() -> bool {
 }
 
 /// A throwaway Postgres database, dropped (connections and all) on drop.
-struct PgDatabase {
+pub struct PgDatabase {
     name: String,
 }
 
 impl PgDatabase {
-    fn create() -> (Self, String) {
+    pub fn create() -> (Self, String) {
         let name = format!("tokenmint_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::establish(&without_tls(&postgres_admin_url()))
             .expect("postgres admin connection");
