@@ -1,73 +1,12 @@
 //! The binary itself: the bootstrap path of README (a fresh data folder,
 //! `api-key create`, `serve`, an exchange over HTTP) and start-up errors.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tokenmint");
-
-/// A child process that is killed when dropped.
-pub struct Server(pub Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Runs `tokenmint` in `dir` with a clean environment plus `vars`.
-pub fn tokenmint(dir: &std::path::Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    cmd.env("TOKENMINT_ARGON2_M_KIB", "256")
-        .env("TOKENMINT_ARGON2_T", "1");
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// Starts `tokenmint serve` on a free port and waits until it is ready.
-pub async fn start_server(dir: &std::path::Path, vars: &[(&str, &str)]) -> (Server, String) {
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let mut all = vec![("TOKENMINT_BIND", bind.as_str())];
-    all.extend_from_slice(vars);
-    let child = tokenmint(dir, &[], &all)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    let base = format!("http://{bind}");
-    let client = awc::Client::default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status().as_u16() == 200
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "server did not become ready");
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    (server, base)
-}
+use crate::common::replicas::{start_server, tokenmint};
 
 #[actix_web::test]
 async fn bootstrap_an_admin_key_from_a_fresh_folder_and_exchange_it() {
@@ -116,10 +55,12 @@ async fn bootstrap_an_admin_key_from_a_fresh_folder_and_exchange_it() {
     assert_eq!(r.status().as_u16(), 200);
     let list: Value = r.json().await.unwrap();
     assert_eq!(list["data"][0]["id"], created["id"]);
-    // The key files: one PEM, mode 0600.
+    // The key files: one PEM, mode 0600 (beside the lock file replicas take
+    // before generating a first key).
     let pems: Vec<_> = std::fs::read_dir(dir.path().join("keys"))
         .unwrap()
         .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pem"))
         .collect();
     assert_eq!(pems.len(), 1);
     #[cfg(unix)]
@@ -208,7 +149,10 @@ fn signing_key_generate_and_list() {
     let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(keys.as_array().unwrap().len(), 3);
     assert_eq!(keys[0]["alg"], "RS256");
-    assert_eq!(keys[0]["signer"], true);
+    // None has been published for the delay: the newest signs at once.
+    assert_eq!(keys[0]["state"], "active");
+    assert!(keys[0]["until"].is_null());
+    assert!(keys[0]["created_at"].is_string());
     let out = tokenmint(
         dir.path(),
         &["signing-key", "generate", "--alg", "HS256"],

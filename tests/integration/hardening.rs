@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::cli::{start_server, tokenmint};
+use crate::common::replicas::{start_server, tokenmint};
 use crate::common::{Backend, Resp, TestApp};
 
 /// Wrong but well-formed credentials: `key`'s id with `other`'s secret (the

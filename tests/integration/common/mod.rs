@@ -21,6 +21,7 @@ pub mod dpop;
 pub mod issuer;
 pub mod jwt;
 pub mod proxy;
+pub mod replicas;
 pub use client::Resp;
 
 /// Which database a test runs on.
