@@ -59,7 +59,7 @@ pub fn describe(dir: &Path, timing: Timing, now: SystemTime) -> Result<Vec<KeyIn
     for key in load_revoked(dir)? {
         rows.push((key.created, KeyInfo::new(&key, "revoked", None)));
     }
-    rows.sort_by(|a, b| b.0.cmp(&a.0));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
     Ok(rows.into_iter().map(|(_, row)| row).collect())
 }
 

@@ -206,7 +206,7 @@ mod tests {
         let mut new = generate_into(dir.path(), SigningAlg::Es256).unwrap();
         new.created = t1 - secs(1);
         let new_kid = new.kid.clone();
-        let old = again(&dir, &[ring.all().nth(0).unwrap().0]);
+        let old = again(&dir, &[ring.all().next().unwrap().0]);
         let ring = schedule.ring(vec![new, old.into_iter().next().unwrap()], t1);
         assert!(ring.find(&new_kid, t1).is_some(), "published at once");
         assert_eq!(
@@ -269,7 +269,7 @@ mod tests {
         assert_eq!(kid(&ring, now), b);
         assert!(ring.find(&a, now).is_some());
         let t = now + secs(10);
-        let (kc, ka) = (ring.all().nth(0).unwrap().0, ring.all().nth(2).unwrap().0);
+        let (kc, ka) = (ring.all().next().unwrap().0, ring.all().nth(2).unwrap().0);
         let ring = schedule.ring(again(&dir, &[kc, ka]), t);
         assert_eq!(kid(&ring, t), c, "no delay: it is an emergency");
         assert!(ring.find(&b, t).is_none());

@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(live.load().signer(now).unwrap().kid, first[0]);
         std::fs::remove_file(dir.path().join(format!("{}.pem", first[0]))).unwrap();
         w.poll(now);
-        assert_eq!(kids(&live, now), [new.kid.clone()]);
+        assert_eq!(kids(&live, now), std::slice::from_ref(&new.kid));
         assert_eq!(live.load().signer(now).unwrap().kid, new.kid);
     }
 
