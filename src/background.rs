@@ -32,6 +32,14 @@ pub struct Background {
     _workers: Vec<Worker>,
 }
 
+impl Background {
+    /// Adds another worker that stops with these.
+    pub fn with(mut self, worker: Worker) -> Self {
+        self._workers.push(worker);
+        self
+    }
+}
+
 /// How often a SQLite server looks for keys changed by another process.
 pub const SQLITE_POLL: Duration = Duration::from_millis(250);
 /// How far back each poll looks: covers a writer whose `updated_at` was taken

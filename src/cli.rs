@@ -2,12 +2,12 @@
 //! `signing-key …`. Machine output is JSON on stdout; logs go to stderr.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::audit::Actor;
 use crate::config::Config;
@@ -90,14 +90,20 @@ pub enum ApiKeyCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum SigningKeyCommand {
-    /// Write a new signing key; it signs once the server picks it up (restart).
+    /// Write a new signing key. Running servers publish it within seconds
+    /// and sign with it after TOKENMINT_SIGNING_KEY_PUBLISH_SECONDS.
     Generate {
         /// ES256, RS256 or EdDSA (default: TOKENMINT_SIGNING_ALG).
         #[arg(long)]
         alg: Option<String>,
     },
-    /// List the signing keys, newest (the signer) first.
+    /// List the signing keys, newest first, with their state (pending,
+    /// active, retiring, retired, revoked) and until when it holds.
     List,
+    /// Take a key out of the JWKS at once (its file becomes
+    /// `{name}.revoked`); its tokens are refused within seconds. Revoking
+    /// the active key makes the newest remaining key sign at once.
+    Revoke { kid: String },
 }
 
 fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -230,26 +236,16 @@ fn signing_key(cmd: SigningKeyCommand, config: &Config) -> anyhow::Result<()> {
             let key = signing::generate_into(&config.keys_dir, alg)?;
             print(&json!({ "kid": key.kid, "alg": key.alg.as_str(), "path": key.path }))
         }
-        SigningKeyCommand::List => {
-            let ttl = Duration::from_secs(u64::from(config.token_ttl_seconds));
-            let ring = signing::KeyRing::new(signing::load_dir(&config.keys_dir)?, ttl);
-            let now = std::time::SystemTime::now();
-            let published: Vec<&str> = ring.published(now).map(|k| k.kid.as_str()).collect();
-            let rows: Vec<Value> = ring
-                .all()
-                .iter()
-                .enumerate()
-                .map(|(i, k)| {
-                    json!({
-                        "kid": k.kid,
-                        "alg": k.alg.as_str(),
-                        "path": k.path,
-                        "signer": i == 0,
-                        "in_jwks": published.contains(&k.kid.as_str()),
-                    })
-                })
-                .collect();
-            print(&rows)
-        }
+        SigningKeyCommand::List => print(&signing::describe(
+            &config.keys_dir,
+            config.signing_timing(),
+            SystemTime::now(),
+        )?),
+        SigningKeyCommand::Revoke { kid } => print(&signing::revoke(
+            &config.keys_dir,
+            &kid,
+            config.signing_timing(),
+            SystemTime::now(),
+        )?),
     }
 }

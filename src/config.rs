@@ -11,7 +11,7 @@ use ipnet::IpNet;
 use crate::keys::hash::Argon2Params;
 use crate::keys::scope::is_scope_token;
 use crate::net::parse_cidr;
-use crate::tokens::signing::SigningAlg;
+use crate::tokens::signing::{JWKS_MAX_AGE_SECONDS, SigningAlg, Timing};
 
 /// Where the data lives; defined beside the storage that uses it.
 pub use crate::db::DatabaseUrl;
@@ -33,6 +33,9 @@ pub struct Config {
     pub keys_dir: PathBuf,
     pub token_ttl_seconds: u32,
     pub signing_alg: SigningAlg,
+    /// How long a new signing key is published before it signs
+    /// (`TOKENMINT_SIGNING_KEY_PUBLISH_SECONDS`).
+    pub signing_key_publish_seconds: u32,
     pub key_prefix: String,
     pub allowed_scopes: Option<Vec<String>>,
     pub trusted_proxies: Vec<IpNet>,
@@ -80,6 +83,10 @@ const VARIABLES: &[(&str, &str)] = &[
     ("TOKENMINT_KEYS_DIR", "keys_dir"),
     ("TOKENMINT_TOKEN_TTL_SECONDS", "token_ttl_seconds"),
     ("TOKENMINT_SIGNING_ALG", "signing_alg"),
+    (
+        "TOKENMINT_SIGNING_KEY_PUBLISH_SECONDS",
+        "signing_key_publish_seconds",
+    ),
     ("TOKENMINT_KEY_PREFIX", "key_prefix"),
     ("TOKENMINT_ALLOWED_SCOPES", "allowed_scopes"),
     ("TOKENMINT_TRUSTED_PROXIES", "trusted_proxies"),
@@ -180,6 +187,11 @@ impl Config {
         let signing_alg = raw.parse("TOKENMINT_SIGNING_ALG", SigningAlg::Es256, |v| {
             v.parse::<SigningAlg>()
         })?;
+        let signing_key_publish_seconds = raw.parse(
+            "TOKENMINT_SIGNING_KEY_PUBLISH_SECONDS",
+            JWKS_MAX_AGE_SECONDS,
+            |v| parse_range(v, 0, MAX_TOKEN_TTL_SECONDS),
+        )?;
         let key_prefix = raw.parse("TOKENMINT_KEY_PREFIX", "tm".to_owned(), |v| {
             let ok = (1..=12).contains(&v.len())
                 && v.bytes()
@@ -290,6 +302,7 @@ impl Config {
             keys_dir,
             token_ttl_seconds,
             signing_alg,
+            signing_key_publish_seconds,
             key_prefix,
             allowed_scopes,
             trusted_proxies,
@@ -407,6 +420,14 @@ impl Config {
             federation_issuers: self.federation_issuers.clone(),
         }
     }
+
+    /// When signing keys sign and retire (SPEC §9.3).
+    pub fn signing_timing(&self) -> Timing {
+        Timing::new(
+            std::time::Duration::from_secs(u64::from(self.signing_key_publish_seconds)),
+            std::time::Duration::from_secs(u64::from(self.token_ttl_seconds)),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -433,6 +454,7 @@ mod tests {
         assert_eq!(c.audience, c.issuer);
         assert_eq!(c.token_ttl_seconds, 3600);
         assert_eq!(c.signing_alg, SigningAlg::Es256);
+        assert_eq!(c.signing_key_publish_seconds, 300);
         assert_eq!(c.key_prefix, "tm");
         assert_eq!(c.failed_auth_per_minute, 60);
         assert_eq!(c.argon2, Argon2Params::default());

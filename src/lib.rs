@@ -42,7 +42,7 @@ use tokens::exchange::Exchanger;
 use tokens::federation::Federation;
 use tokens::limits::Limits;
 use tokens::replay::SeenOnce;
-use tokens::signing::KeyRing;
+use tokens::signing::KeyWatch;
 use usage::UsageLog;
 
 /// Everything the handlers share.
@@ -57,13 +57,15 @@ pub struct AppState {
     /// The argon2 pool (shared with the exchange and key management).
     pub hashes: HashPool,
     pub limits: Arc<Limits>,
-    /// Usage flushes and cache invalidation; stop when dropped.
+    /// Usage flushes, cache invalidation and the keys folder poll; stop when
+    /// dropped.
     pub background: background::Background,
 }
 
 impl AppState {
     /// Builds the state: the pool (not yet connected), the signing keys (one
-    /// is generated if the folder is empty) and the argon2 pool.
+    /// is generated if the folder is empty; the folder is then followed) and
+    /// the argon2 pool.
     pub fn build(config: Config) -> anyhow::Result<Self> {
         let db = Db::connect(&config.database_url)?;
         let redis = match &config.redis_url {
@@ -73,15 +75,18 @@ impl AppState {
             )),
             None => None,
         };
-        let ttl = Duration::from_secs(u64::from(config.token_ttl_seconds));
-        let ring = KeyRing::load_or_generate(&config.keys_dir, config.signing_alg, ttl)
-            .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
+        let key_watch = KeyWatch::start(
+            &config.keys_dir,
+            config.signing_alg,
+            config.signing_timing(),
+        )
+        .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
         let hasher = SecretHasher::new(config.argon2)
             .map_err(|e| anyhow::anyhow!("TOKENMINT_ARGON2_*: {e}"))?;
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
         let hashes = HashPool::start(hasher, threads, 32 * threads);
         let issuer = TokenIssuer::new(
-            Arc::new(ring),
+            key_watch.live(),
             config.issuer.clone(),
             config.token_ttl_seconds,
         );
@@ -133,7 +138,8 @@ impl AppState {
             cache.clone(),
             limits.clone(),
             config.usage_retention_days,
-        )?;
+        )?
+        .with(key_watch.spawn()?);
         Ok(Self {
             config: Arc::new(config),
             db,
@@ -227,7 +233,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .db
         .migrate()
         .map_err(|e| anyhow::anyhow!("database {}: {e}", state.config.database_url.redacted()))?;
-    if let Some(signer) = state.issuer.ring().signer() {
+    if let Some(signer) = state.issuer.ring().signer(std::time::SystemTime::now()) {
         tracing::info!(kid = %signer.kid, alg = signer.alg.as_str(), "signing key loaded");
     }
     let factory_state = state.clone();

@@ -57,6 +57,12 @@ struct Metrics {
     usage_flushes: Family<Outcome, Counter>,
     usage_dropped: Counter,
     redis_up: Gauge,
+    signing_keys: Family<KeyStateLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeyStateLabel {
+    state: &'static str,
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -133,7 +139,14 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "1 when the last call to Redis succeeded; 0 when it failed, none was made yet, or no Redis is configured",
         redis_up.clone(),
     );
+    let signing_keys = Family::<KeyStateLabel, Gauge>::default();
+    registry.register(
+        "signing_keys",
+        "Signing keys in the keys folder by state (pending, active, retiring: published; retired)",
+        signing_keys.clone(),
+    );
     Metrics {
+        signing_keys,
         redis_up,
         registry,
         usage_flush,
@@ -232,6 +245,27 @@ pub fn set_pool(total: u32, idle: u32) {
             state: "in_use".into(),
         })
         .set(i64::from(total.saturating_sub(idle)));
+}
+
+/// Sets the signing key gauges from each key's state name.
+pub fn set_signing_keys<'a>(states: impl Iterator<Item = &'a str>) {
+    let mut counts = [
+        ("pending", 0),
+        ("active", 0),
+        ("retiring", 0),
+        ("retired", 0),
+    ];
+    for state in states {
+        if let Some((_, n)) = counts.iter_mut().find(|(s, _)| *s == state) {
+            *n += 1;
+        }
+    }
+    for (state, n) in counts {
+        METRICS
+            .signing_keys
+            .get_or_create(&KeyStateLabel { state })
+            .set(n);
+    }
 }
 
 /// The Prometheus text exposition.

@@ -88,7 +88,7 @@ async fn authorize<N: Need>(
         bearer(&req).ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
     let active = active_token(
         &state.db,
-        state.issuer.ring(),
+        &state.issuer.ring(),
         state.issuer.issuer(),
         &token,
         Some(&state.config.audience),

@@ -108,7 +108,7 @@ pub async fn introspect_token(
     let token = token_param(&body)?;
     let active = match active_token(
         &state.db,
-        state.issuer.ring(),
+        &state.issuer.ring(),
         state.issuer.issuer(),
         &token,
         None,

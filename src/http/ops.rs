@@ -1,5 +1,7 @@
 //! Health, readiness, metrics, the OpenAPI document, and the fallback 404.
 
+use std::time::SystemTime;
+
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -41,7 +43,7 @@ pub async fn healthz() -> HttpResponse {
     ))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let db_ok = state.db.run::<_, DbError, _>(ping).await.is_ok();
-    let key_ok = state.issuer.ring().signer().is_some();
+    let key_ok = state.issuer.ring().signer(SystemTime::now()).is_some();
     let body = Readiness {
         status: if db_ok && key_ok {
             "ready"
@@ -65,6 +67,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.db.pool().state();
     crate::telemetry::set_pool(pool.connections, pool.idle_connections);
+    let now = SystemTime::now();
+    let ring = state.issuer.ring();
+    crate::telemetry::set_signing_keys(ring.states(now).map(|(_, s)| s.as_str()));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(crate::telemetry::render())

@@ -12,12 +12,13 @@ use crate::config::Config;
 use crate::http::cached::{CachedBody, client_has};
 use crate::keys::scope::RESERVED;
 use crate::tokens::federation::TOKEN_EXCHANGE;
+use crate::tokens::signing::JWKS_MAX_AGE_SECONDS;
 use tokenmint_verify::dpop::PROOF_ALGS;
 use tokenmint_verify::jws::ALG_NAMES;
 
-/// How long verifiers may cache the JWKS. They refetch on an unknown `kid`,
-/// so a new signing key is picked up at once regardless.
-const JWKS_MAX_AGE: u32 = 300;
+/// How long verifiers may cache the JWKS. Some refetch on an unknown `kid`;
+/// for the others a new key signs only after this long (SPEC §9.3).
+const JWKS_MAX_AGE: u32 = JWKS_MAX_AGE_SECONDS;
 
 /// Answers `304` when the client already has this body.
 fn cached_json(req: &HttpRequest, cached: &CachedBody, max_age: u32) -> HttpResponse {

@@ -1,14 +1,14 @@
 //! Issuing access tokens: claims from the key and the request, signed with
 //! the ring's current key.
 
-use std::sync::Arc;
+use std::time::SystemTime;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::signing::{KeyRing, SigningError};
+use super::signing::{KeyRing, LiveRing, SigningError};
 use super::{AccessClaims, Confirmation, TOKEN_TYPE};
 use crate::keys::ApiKey;
 
@@ -25,17 +25,18 @@ pub struct IssuedToken {
     pub claims: AccessClaims,
 }
 
-/// Signs access tokens with the ring's current key.
+/// Signs access tokens with the ring's current key; the ring is swapped
+/// while running when the keys folder changes.
 #[derive(Clone)]
 pub struct TokenIssuer {
-    ring: Arc<KeyRing>,
+    ring: LiveRing,
     issuer: String,
     max_ttl_seconds: u32,
 }
 
 impl TokenIssuer {
     /// Builds the issuer.
-    pub fn new(ring: Arc<KeyRing>, issuer: String, max_ttl_seconds: u32) -> Self {
+    pub fn new(ring: LiveRing, issuer: String, max_ttl_seconds: u32) -> Self {
         Self {
             ring,
             issuer,
@@ -43,9 +44,9 @@ impl TokenIssuer {
         }
     }
 
-    /// The key ring (for JWKS and verification).
-    pub fn ring(&self) -> &Arc<KeyRing> {
-        &self.ring
+    /// The key ring as it is now (for JWKS and verification).
+    pub fn ring(&self) -> std::sync::Arc<KeyRing> {
+        self.ring.load_full()
     }
 
     /// The `iss` of our tokens.
@@ -65,7 +66,10 @@ impl TokenIssuer {
         jkt: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, SigningError> {
-        let signer = self.ring.signer().ok_or(SigningError::Sign)?;
+        let ring = self.ring.load();
+        let signer = ring
+            .signer(SystemTime::from(now))
+            .ok_or(SigningError::Sign)?;
         let iat = now.timestamp();
         let ttl = key
             .token_ttl_seconds

@@ -316,7 +316,8 @@ async fn forged_tokens_are_refused(b: Backend) {
         B64.encode(elevated.to_string())
     ));
     // Our key, but expired, wrong audience, wrong issuer, wrong typ: sign with the real signer.
-    let signer = app.state.issuer.ring().signer().unwrap();
+    let ring = app.state.issuer.ring();
+    let signer = ring.signer(std::time::SystemTime::now()).unwrap();
     let sign_real = |h: &Value, c: &Value| {
         let msg = format!(
             "{}.{}",

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-pub use crate::common::process::{start_server, tokenmint};
+use crate::common::replicas::{start_server, tokenmint};
 
 #[actix_web::test]
 async fn bootstrap_an_admin_key_from_a_fresh_folder_and_exchange_it() {
@@ -55,10 +55,12 @@ async fn bootstrap_an_admin_key_from_a_fresh_folder_and_exchange_it() {
     assert_eq!(r.status().as_u16(), 200);
     let list: Value = r.json().await.unwrap();
     assert_eq!(list["data"][0]["id"], created["id"]);
-    // The key files: one PEM, mode 0600.
+    // The key files: one PEM, mode 0600 (beside the lock file replicas take
+    // before generating a first key).
     let pems: Vec<_> = std::fs::read_dir(dir.path().join("keys"))
         .unwrap()
         .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pem"))
         .collect();
     assert_eq!(pems.len(), 1);
     #[cfg(unix)]
@@ -147,7 +149,10 @@ fn signing_key_generate_and_list() {
     let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(keys.as_array().unwrap().len(), 3);
     assert_eq!(keys[0]["alg"], "RS256");
-    assert_eq!(keys[0]["signer"], true);
+    // None has been published for the delay: the newest signs at once.
+    assert_eq!(keys[0]["state"], "active");
+    assert!(keys[0]["until"].is_null());
+    assert!(keys[0]["created_at"].is_string());
     let out = tokenmint(
         dir.path(),
         &["signing-key", "generate", "--alg", "HS256"],

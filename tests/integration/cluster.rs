@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::process::{Cluster, eventually};
+use crate::common::cluster::{Cluster, eventually};
 use crate::common::proxy::Proxy;
 use crate::common::{postgres_available, redis_available};
 

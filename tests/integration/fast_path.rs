@@ -271,7 +271,7 @@ async fn sqlite_cli_revocation_reaches_the_cache_within_a_second() {
     let keys = app.dir.path().join("keys").display().to_string();
     let id = key.id.clone();
     let out = actix_web::web::block(move || {
-        crate::cli::tokenmint(
+        crate::common::replicas::tokenmint(
             std::path::Path::new("/"),
             &["api-key", "revoke", &id],
             &[

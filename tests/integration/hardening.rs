@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::cli::{start_server, tokenmint};
+use crate::common::replicas::{free_port, start_server, tokenmint};
 use crate::common::{Backend, Resp, TestApp};
 
 /// Wrong but well-formed credentials: `key`'s id with `other`'s secret (the
@@ -507,12 +507,7 @@ async fn tokio_blocking(addr: String, head: String) -> String {
 #[actix_web::test]
 async fn healthz_answers_on_the_ops_listener_while_the_cap_is_reached() {
     let dir = tempfile::tempdir().unwrap();
-    let ops_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let ops = format!("127.0.0.1:{ops_port}");
+    let ops = format!("127.0.0.1:{}", free_port());
     let (_server, base) = start_server(
         dir.path(),
         &[

@@ -89,7 +89,7 @@ async fn python(script: &str, args: Vec<String>, what: &str) -> serde_json::Valu
 
 /// Runs `command` off this thread (it calls our server back) and returns
 /// the JSON it prints; fails the test with its output otherwise.
-async fn json_output(mut command: Command, what: &str) -> serde_json::Value {
+pub(crate) async fn json_output(mut command: Command, what: &str) -> serde_json::Value {
     let out = actix_web::web::block(move || command.output())
         .await
         .unwrap()
@@ -103,7 +103,7 @@ async fn json_output(mut command: Command, what: &str) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn pyjwt_available() -> bool {
+pub(crate) fn pyjwt_available() -> bool {
     python_has("jwt, cryptography", "'pyjwt[crypto]'")
 }
 

@@ -17,6 +17,7 @@ mod interop;
 mod introspect;
 mod ops;
 mod secretless;
+mod signing_keys;
 mod token;
 mod token_errors;
 mod usage;

@@ -24,7 +24,13 @@ async fn jwks_and_discovery_documents(b: Backend) {
     assert_eq!(key["use"], "sig");
     assert_eq!(
         key["kid"],
-        app.state.issuer.ring().signer().unwrap().kid.as_str()
+        app.state
+            .issuer
+            .ring()
+            .signer(std::time::SystemTime::now())
+            .unwrap()
+            .kid
+            .as_str()
     );
     assert!(
         key.get("d").is_none(),

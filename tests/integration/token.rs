@@ -34,7 +34,14 @@ async fn json_exchange_issues_a_token_with_the_spec_claims(b: Backend) {
     let (header, claims) = jwt_parts(body["access_token"].as_str().unwrap());
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["alg"], "ES256");
-    let signer = app.state.issuer.ring().signer().unwrap().kid.clone();
+    let signer = app
+        .state
+        .issuer
+        .ring()
+        .signer(std::time::SystemTime::now())
+        .unwrap()
+        .kid
+        .clone();
     assert_eq!(header["kid"], signer.as_str());
     assert_eq!(claims["iss"], app.base.as_str());
     assert_eq!(claims["aud"], app.base.as_str());
@@ -51,7 +58,7 @@ async fn json_exchange_issues_a_token_with_the_spec_claims(b: Backend) {
     // The token verifies with our own rules.
     let token = body["access_token"].as_str().unwrap();
     let verified = tokenmint::tokens::verify::verify(
-        app.state.issuer.ring(),
+        &app.state.issuer.ring(),
         token,
         &app.base,
         Some(&app.base),

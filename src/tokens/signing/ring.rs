@@ -1,13 +1,13 @@
-//! The key ring: which key signs, which keys are still published, and the
-//! JWKS document built from them.
+//! The key ring: one snapshot of the keys folder with each key's timeline on
+//! this replica, which says at any instant which key signs and which keys
+//! are published. The timeline itself is decided by [`super::Schedule`].
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::{SigningAlg, SigningError, SigningKey, generate_into, load_dir};
+use super::{Schedule, SigningKey, Timing};
 
 /// The JWKS document as published: serialised once per key set, with a
 /// digest of the bytes so a server can tag it without hashing per request.
@@ -30,70 +30,106 @@ impl JwksJson {
     }
 }
 
-/// The loaded keys: the newest signs, the rest only verify until retired.
+/// When a key was published, signs, and stops signing, on this replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeline {
+    /// When this replica first put the key in its JWKS.
+    pub published: SystemTime,
+    /// When it may sign: `published` plus the publication delay, or earlier
+    /// when it had to sign at once (first start, emergency revocation).
+    pub activates: SystemTime,
+    /// When a newer key took over signing, if one did or will.
+    pub stops: Option<SystemTime>,
+}
+
+/// Where a key stands at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// In the JWKS, signing from the given instant.
+    Pending { activates: SystemTime },
+    /// Signs new tokens.
+    Active,
+    /// Superseded; stays in the JWKS until the given instant.
+    Retiring { until: SystemTime },
+    /// Superseded more than a token lifetime ago: out of the JWKS.
+    Retired,
+}
+
+impl KeyState {
+    /// The name `signing-key list` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending { .. } => "pending",
+            Self::Active => "active",
+            Self::Retiring { .. } => "retiring",
+            Self::Retired => "retired",
+        }
+    }
+
+    /// Whether the key is in the JWKS.
+    pub fn published(self) -> bool {
+        !matches!(self, Self::Retired)
+    }
+}
+
+/// The keys of the folder, newest first, each with its timeline.
 pub struct KeyRing {
-    keys: Vec<SigningKey>,
+    keys: Vec<(SigningKey, Timeline)>,
     jwks_cache: Mutex<Option<(usize, Arc<JwksJson>)>>,
-    /// When this ring was loaded: the key before the current signer may have
-    /// kept signing until then (a new key signs only once picked up).
-    loaded: SystemTime,
     /// How long a superseded key keeps verifying: the longest token lifetime
     /// plus clock leeway.
     retire_after: Duration,
 }
 
 impl KeyRing {
-    /// Loads the folder, generating a first key if it holds none.
-    pub fn load_or_generate(
-        dir: &Path,
-        alg: SigningAlg,
-        token_ttl: Duration,
-    ) -> Result<Self, SigningError> {
-        let mut keys = load_dir(dir)?;
-        if keys.is_empty() {
-            let key = generate_into(dir, alg)?;
-            tracing::info!(kid = %key.kid, alg = key.alg.as_str(), path = %key.path.display(), "generated a signing key");
-            keys.push(key);
-        }
-        Ok(Self::new(keys, token_ttl))
+    /// A ring of `keys` (newest first) whose newest key signs at once, as on
+    /// a first start with no publication delay.
+    pub fn new(keys: Vec<SigningKey>, token_ttl: Duration) -> Self {
+        Schedule::new(Timing::new(Duration::ZERO, token_ttl)).ring(keys, SystemTime::now())
     }
 
-    /// Builds a ring from keys ordered newest first.
-    pub fn new(keys: Vec<SigningKey>, token_ttl: Duration) -> Self {
+    /// Assembles a ring; [`Schedule::ring`] computes the timelines.
+    pub(super) fn from_parts(keys: Vec<(SigningKey, Timeline)>, retire_after: Duration) -> Self {
         Self {
             keys,
             jwks_cache: Mutex::new(None),
-            loaded: SystemTime::now(),
-            retire_after: token_ttl + Duration::from_secs(60),
+            retire_after,
         }
     }
 
-    /// The key that signs new tokens.
-    pub fn signer(&self) -> Option<&SigningKey> {
-        self.keys.first()
+    /// Where `timeline`'s key stands at `now`.
+    pub fn state_of(&self, timeline: &Timeline, now: SystemTime) -> KeyState {
+        match timeline.stops {
+            Some(stops) if stops <= now => {
+                let until = stops + self.retire_after;
+                if until > now {
+                    KeyState::Retiring { until }
+                } else {
+                    KeyState::Retired
+                }
+            }
+            _ if timeline.activates <= now => KeyState::Active,
+            _ => KeyState::Pending {
+                activates: timeline.activates,
+            },
+        }
     }
 
-    /// Keys that may still verify a live token at `now`: the signer, and each
-    /// older key until `retire_after` has passed since its successor appeared.
-    pub fn published(&self, now: SystemTime) -> impl Iterator<Item = &SigningKey> {
-        let retire_after = self.retire_after;
+    /// The key that signs new tokens at `now`.
+    pub fn signer(&self, now: SystemTime) -> Option<&SigningKey> {
         self.keys
             .iter()
-            .enumerate()
-            .filter(move |(i, _)| {
-                let Some(successor) = i.checked_sub(1).and_then(|j| self.keys.get(j)) else {
-                    return true; // the signer
-                };
-                // The previous signer signed until this ring was loaded, not
-                // merely until its successor's file appeared.
-                let superseded = if *i == 1 {
-                    successor.created.max(self.loaded)
-                } else {
-                    successor.created
-                };
-                superseded + retire_after > now
-            })
-            .map(|(_, k)| k)
+            .find(|(_, t)| self.state_of(t, now) == KeyState::Active)
+            .map(|(k, _)| k)
+    }
+
+    /// Keys that may verify a live token at `now`: pending keys, the signer,
+    /// and superseded keys until one token lifetime after they stopped.
+    pub fn published(&self, now: SystemTime) -> impl Iterator<Item = &SigningKey> {
+        self.keys
+            .iter()
+            .filter(move |(_, t)| self.state_of(t, now).published())
+            .map(|(k, _)| k)
     }
 
     /// A published key by `kid`.
@@ -106,8 +142,8 @@ impl KeyRing {
         json!({ "keys": self.published(now).map(|k| k.jwk.clone()).collect::<Vec<_>>() })
     }
 
-    /// The JWKS, serialised once per published set (the set only shrinks
-    /// as superseded keys retire, so its size identifies it).
+    /// The JWKS, serialised once per published set (within one ring the set
+    /// only shrinks as superseded keys retire, so its size identifies it).
     pub fn jwks_json(&self, now: SystemTime) -> Arc<JwksJson> {
         let count = self.published(now).count();
         if let Ok(cache) = self.jwks_cache.lock()
@@ -123,64 +159,13 @@ impl KeyRing {
         body
     }
 
-    /// Every key in the folder, newest first (for `signing-key list`).
-    pub fn all(&self) -> &[SigningKey] {
-        &self.keys
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn superseded_keys_leave_the_jwks_after_one_token_lifetime() {
-        let dir = tempfile::tempdir().unwrap();
-        let old = generate_into(dir.path(), SigningAlg::Es256).unwrap();
-        let mut new = generate_into(dir.path(), SigningAlg::Es256).unwrap();
-        new.created = old.created + Duration::from_secs(10);
-        let old_kid = old.kid.clone();
-        let ring = KeyRing::new(vec![new, old], Duration::from_secs(3600));
-        assert_ne!(ring.signer().unwrap().kid, old_kid);
-        let t = ring.signer().unwrap().created;
-        assert!(ring.find(&old_kid, t + Duration::from_secs(3600)).is_some());
-        assert!(ring.find(&old_kid, t + Duration::from_secs(3661)).is_none());
-        assert_eq!(
-            ring.jwks(t + Duration::from_secs(4000))["keys"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+    /// Every key in the folder, newest first, with its timeline.
+    pub fn all(&self) -> impl Iterator<Item = (&SigningKey, &Timeline)> {
+        self.keys.iter().map(|(k, t)| (k, t))
     }
 
-    #[test]
-    fn the_jwks_is_serialised_once_per_published_set() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = generate_into(dir.path(), SigningAlg::Es256).unwrap();
-        let ring = KeyRing::new(vec![key], Duration::from_secs(60));
-        let now = SystemTime::now();
-        let first = ring.jwks_json(now);
-        assert!(Arc::ptr_eq(&first, &ring.jwks_json(now)));
-        assert_eq!(first.json, ring.jwks(now).to_string());
-    }
-
-    #[test]
-    fn the_previous_signer_stays_published_for_a_lifetime_after_pickup() {
-        // Key b was generated two hours ago but this server only now picks it
-        // up: a kept signing until now, so its tokens must stay verifiable.
-        let dir = tempfile::tempdir().unwrap();
-        let now = SystemTime::now();
-        let hours = |h: u64| Duration::from_secs(h * 3600);
-        let mut a = generate_into(dir.path(), SigningAlg::Es256).unwrap();
-        let mut b = generate_into(dir.path(), SigningAlg::Es256).unwrap();
-        let mut c = generate_into(dir.path(), SigningAlg::Es256).unwrap();
-        (a.created, b.created, c.created) = (now - hours(5), now - hours(4), now - hours(2));
-        let (a_kid, b_kid) = (a.kid.clone(), b.kid.clone());
-        let ring = KeyRing::new(vec![c, b, a], hours(1));
-        assert!(ring.find(&b_kid, now + Duration::from_secs(1800)).is_some());
-        assert!(ring.find(&b_kid, now + hours(2)).is_none());
-        // Older keys were superseded long ago and stay retired.
-        assert!(ring.find(&a_kid, now).is_none());
+    /// Every key with where it stands at `now`, newest first.
+    pub fn states(&self, now: SystemTime) -> impl Iterator<Item = (&SigningKey, KeyState)> {
+        self.all().map(move |(k, t)| (k, self.state_of(t, now)))
     }
 }

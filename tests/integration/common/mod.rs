@@ -17,11 +17,12 @@ use tokenmint::config::Config;
 use tokenmint::keys::request::CreateKeyRequest;
 
 pub mod client;
+pub mod cluster;
 pub mod dpop;
 pub mod issuer;
 pub mod jwt;
-pub mod process;
 pub mod proxy;
+pub mod replicas;
 pub use client::Resp;
 
 /// Which database a test runs on.

@@ -1,87 +1,14 @@
-//! The real binary as a child process: one `tokenmint` command, one
-//! `serve`, or a cluster of `serve` replicas on one PostgreSQL database,
-//! one keys folder and (optionally) one Redis.
+//! A cluster of `serve` replicas on one PostgreSQL database, one keys
+//! folder and (optionally) one Redis, and the calls the cluster tests make.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use awc::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::PgDatabase;
-
-const BIN: &str = env!("CARGO_BIN_EXE_tokenmint");
-
-/// A child process that is killed when dropped.
-pub struct Server(pub Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Runs `tokenmint` in `dir` with a clean environment plus `vars`.
-pub fn tokenmint(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    cmd.env("TOKENMINT_ARGON2_M_KIB", "256")
-        .env("TOKENMINT_ARGON2_T", "1");
-    for (k, v) in vars {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// Spawns `tokenmint serve` on a free port; returns it and its base URL.
-fn spawn_server(dir: &Path, vars: &[(&str, &str)]) -> (Server, String) {
-    let bind = format!("127.0.0.1:{}", free_port());
-    let mut all = vec![("TOKENMINT_BIND", bind.as_str())];
-    all.extend_from_slice(vars);
-    let log = std::env::var_os("TOKENMINT_TEST_SERVER_LOGS").is_some();
-    let child = tokenmint(dir, &[], &all)
-        .stdout(Stdio::null())
-        .stderr(if log { Stdio::inherit() } else { Stdio::null() })
-        .spawn()
-        .unwrap();
-    (Server(child), format!("http://{bind}"))
-}
-
-/// Waits until `base` answers `/readyz` with 200.
-async fn wait_ready(base: &str) {
-    let client = awc::Client::default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
-            && r.status().as_u16() == 200
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{base} did not become ready");
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Starts `tokenmint serve` on a free port and waits until it is ready.
-pub async fn start_server(dir: &Path, vars: &[(&str, &str)]) -> (Server, String) {
-    let (server, base) = spawn_server(dir, vars);
-    wait_ready(&base).await;
-    (server, base)
-}
+use super::replicas::{Server, spawn_server, tokenmint, wait_ready};
 
 /// Runs a CLI command to success and parses its JSON output.
 pub fn cli_json(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Value {
