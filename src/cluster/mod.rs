@@ -45,7 +45,7 @@ if ARGV[3] == 'refund' then
   if back <= now then
     redis.call('DEL', KEYS[1])
   else
-    redis.call('SET', KEYS[1], string.format('%.0f', back), 'PX', math.ceil((back - now) / 1000))
+    redis.call('SET', KEYS[1], string.format('%.0f', back), 'PX', math.max(1, math.ceil((back - now) / 1000)))
   end
   return {1, 0, 0, 0}
 end
@@ -54,7 +54,7 @@ local allow_at = new_tat - interval * burst
 if allow_at > now then
   return {0, 0, allow_at - now, tat - now}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 return {1, math.floor((now - allow_at) / interval), 0, new_tat - now}
 ";
 
@@ -168,7 +168,8 @@ impl Redis {
         let per_minute = per_minute.max(1);
         let mut invocation = self.gcra.key(self.key(key));
         invocation
-            .arg(60_000_000 / u64::from(per_minute))
+            // At least 1 µs: a budget above 60 million a minute is no limit.
+            .arg((60_000_000 / u64::from(per_minute)).max(1))
             .arg(per_minute)
             .arg(op);
         let mut connection = self.connection().await?;

@@ -451,7 +451,7 @@ mod tests {
     }
 
     /// Two replicas' limiters on one Redis, under a prefix of this test's.
-    fn clustered_pair(failures: u32) -> Option<(Limits, Limits)> {
+    fn clustered_pair(failures: u32) -> Option<(Limits, Limits, String)> {
         let url = "redis://127.0.0.1:6379";
         let probe = redis::Client::open(url)
             .ok()?
@@ -463,12 +463,12 @@ mod tests {
         let prefix = format!("tokenmint-test:{}:", Uuid::new_v4());
         let redis = Arc::new(Redis::new(url, &prefix).unwrap());
         let make = || Limits::new(failures, None, 2).with_redis(Some(redis.clone()));
-        Some((make(), make()))
+        Some((make(), make(), prefix))
     }
 
     #[tokio::test]
     async fn replicas_on_one_redis_share_a_key_budget() {
-        let Some((a, b)) = clustered_pair(60) else {
+        let Some((a, b, _)) = clustered_pair(60) else {
             return;
         };
         let k = key(Some(4));
@@ -487,8 +487,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_huge_budget_is_still_counted_by_the_cluster() {
+        let Some((a, _, prefix)) = clustered_pair(60) else {
+            return;
+        };
+        // An emission interval below 1 µs must not break the script (it
+        // would fall back to per-replica budgets without a word).
+        let k = key(Some(u32::MAX));
+        assert!(a.spend_key(&k).await.unwrap().is_some());
+        let mut raw = redis::Client::open("redis://127.0.0.1:6379")
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let bucket: Option<String> = redis::cmd("GET")
+            .arg(format!("{prefix}rate:{}:{}", k.id, u32::MAX))
+            .query(&mut raw)
+            .unwrap();
+        assert!(bucket.is_some(), "the spend was not made in Redis");
+    }
+
+    #[tokio::test]
     async fn replicas_on_one_redis_share_a_failure_budget_and_refunds() {
-        let Some((a, b)) = clustered_pair(3) else {
+        let Some((a, b, _)) = clustered_pair(3) else {
             return;
         };
         let ip: IpAddr = "198.51.100.7".parse().unwrap();
