@@ -7,8 +7,9 @@
 //! Redis is never the reason a request fails: every call has a short
 //! deadline, and when Redis is unreachable callers fall back to what the
 //! replica knows alone, `tokenmint_redis_up` drops to 0 and a warning is
-//! logged at most once a minute. The connection manager reconnects by
-//! itself; after a failure Redis is left alone for a second (calls answer
+//! logged at most once a minute. The first call connects while concurrent
+//! ones wait for it; the connection manager then reconnects by itself;
+//! after a failure Redis is left alone for a second (calls answer
 //! `None` at once, so an outage costs requests no time), then one call
 //! probes it again.
 
@@ -76,7 +77,9 @@ pub struct Redis {
     client: redis::Client,
     prefix: String,
     connection: RwLock<Option<ConnectionManager>>,
-    last_attempt: Mutex<Option<Instant>>,
+    /// Held while the first connection is made: concurrent callers wait
+    /// for it instead of falling back to per-replica state.
+    connecting: tokio::sync::Mutex<()>,
     last_warning: Mutex<Option<Instant>>,
     /// After a failure, until when (ms after `epoch`; 0: not resting) calls
     /// skip Redis. An atomic: successful calls read it on the hot path.
@@ -93,7 +96,7 @@ impl Redis {
             client: redis::Client::open(url)?,
             prefix: prefix.to_owned(),
             connection: RwLock::new(None),
-            last_attempt: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
             last_warning: Mutex::new(None),
             resting_until: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -208,23 +211,16 @@ impl Redis {
                 return None;
             }
         }
-        let existing = self
-            .connection
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if existing.is_some() {
-            return existing;
+        if let Some(existing) = self.current() {
+            return Some(existing);
         }
-        {
-            let mut last = self
-                .last_attempt
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if last.is_some_and(|t| t.elapsed() < RECONNECT_EVERY) {
-                return None;
-            }
-            *last = Some(Instant::now());
+        let _connecting = self.connecting.lock().await;
+        if let Some(existing) = self.current() {
+            return Some(existing);
+        }
+        // The attempt made while this call waited failed: rest.
+        if self.now_ms() < self.resting_until.load(Ordering::Relaxed) {
+            return None;
         }
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(DEADLINE))
@@ -242,6 +238,13 @@ impl Redis {
             Ok(Err(e)) => self.unavailable(&e.to_string()),
             Err(_) => self.unavailable("no connection within 500 ms"),
         }
+    }
+
+    fn current(&self) -> Option<ConnectionManager> {
+        self.connection
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn now_ms(&self) -> u64 {

@@ -461,8 +461,11 @@ mod tests {
             return None;
         }
         let prefix = format!("tokenmint-test:{}:", Uuid::new_v4());
-        let redis = Arc::new(Redis::new(url, &prefix).unwrap());
-        let make = || Limits::new(failures, None, 2).with_redis(Some(redis.clone()));
+        // A client each, as two processes would have.
+        let make = || {
+            let redis = Arc::new(Redis::new(url, &prefix).unwrap());
+            Limits::new(failures, None, 2).with_redis(Some(redis))
+        };
         Some((make(), make(), prefix))
     }
 
@@ -484,6 +487,29 @@ mod tests {
         let refused = a.spend_key(&k).await.unwrap_err();
         assert!((1..=15).contains(&refused.retry_after), "{refused:?}");
         assert_eq!(refused.info.remaining, 0);
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_spends_wait_for_the_connection() {
+        let Some((a, b, _)) = clustered_pair(60) else {
+            return;
+        };
+        // Both replicas start cold and get 10 concurrent spends each: none
+        // may fall back to a per-replica budget while connecting.
+        let (a, b) = (Arc::new(a), Arc::new(b));
+        let k = Arc::new(key(Some(4)));
+        let spends: Vec<_> = (0..20)
+            .map(|i| {
+                let limits = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let k = k.clone();
+                tokio::spawn(async move { limits.spend_key(&k).await.is_ok() })
+            })
+            .collect();
+        let mut admitted = 0;
+        for s in spends {
+            admitted += usize::from(s.await.unwrap());
+        }
+        assert_eq!(admitted, 4, "one budget for the cluster from the start");
     }
 
     #[tokio::test]

@@ -100,7 +100,12 @@ impl Settings {
             .env("TOKENMINT_LOG", "warn")
             .env("TOKENMINT_FAILED_AUTH_PER_MINUTE", "1000000")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            // BENCH_SERVER_LOGS=1 shows the replicas' logs.
+            .stderr(if std::env::var_os("BENCH_SERVER_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
         for (k, v) in vars {
             cmd.env(k, v);
         }
@@ -157,15 +162,26 @@ fn seed(database_url: &str, n: usize, limit: Option<u32>) -> anyhow::Result<Vec<
 
 /// One exchange: its status and how long it took.
 async fn exchange(http: &reqwest::Client, base: &str, pair: &(String, String)) -> (u16, Duration) {
+    exchange_from(http, base, pair, None).await
+}
+
+/// [`exchange`] with an `X-Forwarded-For` client address (the replicas
+/// trust 127.0.0.1 as a proxy).
+async fn exchange_from(
+    http: &reqwest::Client,
+    base: &str,
+    pair: &(String, String),
+    from: Option<&str>,
+) -> (u16, Duration) {
     let body = json!({ "api_key": pair.0, "api_secret": pair.1 }).to_string();
     let started = Instant::now();
-    let status = match http
+    let mut req = http
         .post(format!("{base}/auth/token"))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-    {
+        .header("content-type", "application/json");
+    if let Some(ip) = from {
+        req = req.header("x-forwarded-for", ip);
+    }
+    let status = match req.body(body).send().await {
         Ok(r) => {
             let status = r.status().as_u16();
             let _ = r.bytes().await;
@@ -321,6 +337,9 @@ async fn case_fleet(s: &Settings) -> anyhow::Result<()> {
         let ttl = s.fleet_ttl.to_string();
         let mut vars = s.redis_vars(with_redis, &prefix);
         vars.push(("TOKENMINT_TOKEN_TTL_SECONDS", ttl.as_str()));
+        // Each client has an address of its own, as a real fleet does (one
+        // address may hold only its share of the argon2 pool).
+        vars.push(("TOKENMINT_TRUSTED_PROXIES", "127.0.0.1/32"));
         let a = s.replica(&s.database_url, &vars).await?;
         let b = s.replica(&s.database_url, &vars).await?;
         let bases = [a.base.clone(), b.base.clone()];
@@ -357,7 +376,8 @@ async fn case_fleet(s: &Settings) -> anyhow::Result<()> {
                         return;
                     };
                     let base = &bases[(n + k as usize) % 2];
-                    let (status, took) = exchange(&http, base, &pair).await;
+                    let from = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
+                    let (status, took) = exchange_from(&http, base, &pair, Some(&from)).await;
                     if status == 200 {
                         if let Ok(mut l) = latencies.lock() {
                             l.push(took);
