@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
+use crate::common::cluster::eventually;
 use crate::common::replicas::{Server, spawn_server, start_server, tokenmint, wait_ready};
 
 /// A short publication delay, so a new key signs within the test.
@@ -97,23 +98,6 @@ async fn introspect(base: &str, caller: &str, token: &str) -> Value {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     r.json().await.unwrap()
-}
-
-/// Polls `check` every 200 ms until it holds; fails after `within`. Returns
-/// how long it took.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let started = Instant::now();
-    loop {
-        if check().await {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < within, "{what}: not within {within:?}");
-        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 const TEN_S: Duration = Duration::from_secs(10);
@@ -305,11 +289,17 @@ async fn a_rotation_under_load_fails_no_exchange_and_no_verifier() {
     let mut replicas = Vec::new();
     for _ in 0..2 {
         // Each replica's issuer and audience is its own address.
-        let vars = [FAST[0], ("TOKENMINT_TOKEN_TTL_SECONDS", "30")];
+        // Tokens outlive the test: a refusal below is the revocation's.
+        let vars = [FAST[0], ("TOKENMINT_TOKEN_TTL_SECONDS", "300")];
         replicas.push(start_server(dir.path(), &vars).await);
     }
     let bases: Vec<String> = replicas.iter().map(|(_, b)| b.clone()).collect();
-    let old = kid_of(&exchange(&bases[0], &key).await.unwrap());
+    // A token of the old key from each replica (each is its own issuer).
+    let mut old_tokens = Vec::new();
+    for base in &bases {
+        old_tokens.push(exchange(base, &key).await.unwrap());
+    }
+    let old = kid_of(&old_tokens[0]);
     actix_web::rt::time::sleep(Duration::from_secs(2)).await;
 
     // Scheduled rotation under load: a new key, published, then signing.
@@ -339,10 +329,22 @@ async fn a_rotation_under_load_fails_no_exchange_and_no_verifier() {
     // Emergency revocation of the old key under load: still no failure.
     let stop = std::rc::Rc::new(std::cell::Cell::new(false));
     let running = actix_web::rt::spawn(load(bases.clone(), key.clone(), stop.clone()));
+    for (base, old_token) in bases.iter().zip(&old_tokens) {
+        let caller = exchange(base, &key).await.unwrap();
+        assert_eq!(introspect(base, &caller, old_token).await["active"], true);
+    }
     cli(dir.path(), &["signing-key", "revoke", &old]);
     for base in &bases {
         eventually(TEN_S, "old key out of the JWKS", || async {
             !jwks_kids(base).await.contains(&old)
+        })
+        .await;
+    }
+    // ...and introspection on both replicas refuses its tokens.
+    for (base, old_token) in bases.iter().zip(&old_tokens) {
+        let caller = exchange(base, &key).await.unwrap();
+        eventually(TEN_S, "revoked kid refused by introspection", || async {
+            introspect(base, &caller, old_token).await == json!({ "active": false })
         })
         .await;
     }
