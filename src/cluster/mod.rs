@@ -85,6 +85,9 @@ pub struct Redis {
     /// skip Redis. An atomic: successful calls read it on the hot path.
     resting_until: AtomicU64,
     epoch: Instant,
+    /// Failed calls so far: a caller that waited for a connection attempt
+    /// learns from it whether that attempt failed.
+    failures: AtomicU64,
 }
 
 impl Redis {
@@ -100,6 +103,7 @@ impl Redis {
             last_warning: Mutex::new(None),
             resting_until: AtomicU64::new(0),
             epoch: Instant::now(),
+            failures: AtomicU64::new(0),
         })
     }
 
@@ -214,12 +218,13 @@ impl Redis {
         if let Some(existing) = self.current() {
             return Some(existing);
         }
+        let failures = self.failures.load(Ordering::Acquire);
         let _connecting = self.connecting.lock().await;
         if let Some(existing) = self.current() {
             return Some(existing);
         }
         // The attempt made while this call waited failed: rest.
-        if self.now_ms() < self.resting_until.load(Ordering::Relaxed) {
+        if self.failures.load(Ordering::Acquire) != failures {
             return None;
         }
         let config = ConnectionManagerConfig::new()
@@ -259,6 +264,13 @@ impl Redis {
 
     fn unavailable<T>(&self, why: &str) -> Option<T> {
         crate::telemetry::redis_up(false);
+        self.failures.fetch_add(1, Ordering::AcqRel);
+        // The next probe starts a fresh connection rather than waiting on
+        // the manager's own reconnection, whatever state that is in.
+        *self
+            .connection
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         self.resting_until.store(
             self.now_ms() + RECONNECT_EVERY.as_millis() as u64,
             Ordering::Relaxed,

@@ -194,7 +194,11 @@ impl TestAppBuilder {
         TestApp {
             state,
             base: format!("http://{addr}"),
-            client: awc::Client::default(),
+            // Generous: a loaded 2-core CI machine runs the argon2-heavy
+            // tests slowly; a hang still fails.
+            client: awc::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .finish(),
             dir,
             pg,
             database_url,
